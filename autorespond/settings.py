@@ -1,0 +1,189 @@
+"""Settings, all from the environment (django-environ).
+
+Every variable is documented in `.env.example`. A `.env` file in the project root is read when
+present: `make run` and `make test` write one with freshly generated keys on first use, so a new
+machine needs no manual setup and no key is ever committed.
+"""
+
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"  # local state of embedded runs: SQLite file, broker folder, certificates
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "autorespond",
+    "integrations.salesforce",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "autorespond.urls"
+WSGI_APPLICATION = "autorespond.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite is the embedded default so `make run` needs no server; production sets DATABASE_URL to
+# PostgreSQL. TEST_DATABASE_NAME lets parallel test runs on one server keep out of each other's way.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the worker share the file: wait for a lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+
+# Ingestion API: largest JSON body accepted (bytes); larger gets 413 with a field-level message.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+
+# Field encryption (Fernet). The first key encrypts; every key decrypts, so keys can be rotated:
+# put the new key first, run `manage.py rotate_encryption_keys`, then drop the old key.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+
+# Celery. Production uses Redis; the embedded default is kombu's filesystem transport, which needs
+# no server, so tasks still run in a real worker process under `make run`.
+REDIS_URL = env.str("REDIS_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="autorespond")
+_broker_folder = str(VAR_DIR / "broker")
+if CELERY_BROKER_URL.startswith("filesystem") or DATABASES["default"]["NAME"].startswith(
+    str(VAR_DIR)
+):
+    (VAR_DIR / "broker").mkdir(parents=True, exist_ok=True)
+# The longest retry delay of a sync (see integrations.salesforce.sync) must stay below the
+# visibility timeout, or Redis would redeliver a task that is only waiting for its countdown.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
+CELERY_BROKER_TRANSPORT_OPTIONS = (
+    {
+        "data_folder_in": _broker_folder,
+        "data_folder_out": _broker_folder,
+        "processed_folder": _broker_folder,
+    }
+    if CELERY_BROKER_URL.startswith("filesystem")
+    else {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Keeps parallel test runs (and several deployments on one Redis) apart.
+        "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
+    }
+)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=120)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=150)
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict = {
+    "salesforce-sweep-due-syncs": {
+        "task": "integrations.salesforce.tasks.sweep_due_syncs",
+        "schedule": env.int("SYNC_SWEEP_SECONDS", default=30),
+    },
+    "salesforce-validate-all-connections": {
+        "task": "integrations.salesforce.tasks.validate_all_connections",
+        "schedule": crontab(minute=0, hour=env.int("VALIDATE_ALL_HOUR_UTC", default=4)),
+    },
+}
+
+# Salesforce connected app. Production and sandbox logins are the real hosts by default;
+# `make run` points them at the local emulator.
+SALESFORCE_CLIENT_ID = env.str("SALESFORCE_CLIENT_ID", default="")
+SALESFORCE_CLIENT_SECRET = env.str("SALESFORCE_CLIENT_SECRET", default="")
+SALESFORCE_LOGIN_URL = env.str("SALESFORCE_LOGIN_URL", default="https://login.salesforce.com")
+SALESFORCE_SANDBOX_LOGIN_URL = env.str(
+    "SALESFORCE_SANDBOX_LOGIN_URL", default="https://test.salesforce.com"
+)
+SALESFORCE_API_VERSION = env.str("SALESFORCE_API_VERSION", default="59.0")
+# A CA bundle to trust for Salesforce hosts: only set for the local emulator's own CA.
+SALESFORCE_CA_BUNDLE = env.str("SALESFORCE_CA_BUNDLE", default="")
+SALESFORCE_HTTP_TIMEOUT = env.float("SALESFORCE_HTTP_TIMEOUT", default=30.0)
+# My Domain hosts are only accepted when they match Salesforce's own host patterns; the emulator
+# run adds its loopback host here.
+SALESFORCE_EXTRA_LOGIN_HOSTS = env.list("SALESFORCE_EXTRA_LOGIN_HOSTS", default=[])
+
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Auto-Respond <noreply@localhost>")
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # authlib and urllib3 log request bodies at DEBUG, which would include tokens.
+        "authlib": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

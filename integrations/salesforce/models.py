@@ -1,0 +1,199 @@
+"""What the Salesforce integration stores: per-source settings, OAuth connections and sync state."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from autorespond.fields import EncryptedTextField
+from autorespond.models import Inquiry, Source
+
+
+class RecordType(models.TextChoices):
+    LEAD = "Lead", "Leads"
+    CONTACT = "Contact", "Contacts"
+
+
+class SalesforceSettings(models.Model):
+    """A source's own Salesforce card. Labels and defaults are those of the product page.
+
+    What applies to a source is resolved by `selectors.effective_salesforce_settings`, which
+    follows "Inherit from parent" upwards.
+    """
+
+    source = models.OneToOneField(
+        Source, on_delete=models.CASCADE, related_name="salesforce_settings"
+    )
+    enabled = models.BooleanField("Enable", default=False)
+    inherit_from_parent = models.BooleanField("Inherit from parent", default=False)
+    record_type = models.CharField(
+        "Record type", max_length=7, choices=RecordType.choices, default=RecordType.LEAD
+    )
+    send_job_description = models.BooleanField("Include job description", default=False)
+    only_with_contact_info = models.BooleanField(
+        "Create customer only when contact info is captured", default=False
+    )
+    only_new_leads = models.BooleanField("Create only for new leads", default=False)
+    include_source_name = models.BooleanField("Include source name", default=False)
+    # The SOAP header options, in the canonical `HeaderName,property,value;…` form of
+    # integrations.salesforce.headers. The card's automation switches read and write this string.
+    header_options = models.TextField("Advanced: API headers", blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Salesforce settings"
+        verbose_name_plural = "Salesforce settings"
+
+    def __str__(self) -> str:
+        return f"Salesforce settings of {self.source}"
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    SANDBOX = "sandbox", "Sandbox"
+
+
+class ConnectionStatus(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    NEEDS_RECONNECT = "needs_reconnect", "Needs reconnect"
+
+
+class SalesforceConnection(models.Model):
+    """A source's OAuth connection to one Salesforce org, as one Salesforce user.
+
+    Tokens are encrypted at rest. Disconnecting deletes the row, so no token outlives it.
+    """
+
+    source = models.OneToOneField(
+        Source, on_delete=models.CASCADE, related_name="salesforce_connection"
+    )
+    environment = models.CharField(
+        max_length=10, choices=Environment.choices, default=Environment.PRODUCTION
+    )
+    # Where tokens are refreshed and revoked: login/test.salesforce.com or the org's My Domain.
+    login_url = models.URLField()
+    instance_url = models.URLField()
+    org_id = models.CharField(max_length=18)
+    user_id = models.CharField(max_length=18)
+    username = models.CharField(max_length=255, blank=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True, default="")
+    status = models.CharField(
+        max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.CONNECTED
+    )
+    status_reason = models.TextField(blank=True, default="")
+    connected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    connected_at = models.DateTimeField(auto_now_add=True)
+    token_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_validated_at = models.DateTimeField(null=True, blank=True)
+    last_validation_ok = models.BooleanField(null=True, blank=True)
+    last_validation_message = models.TextField(blank=True, default="")
+    # The org's API usage as Salesforce last reported it (Sforce-Limit-Info / LimitInfoHeader).
+    api_usage_used = models.PositiveIntegerField(null=True, blank=True)
+    api_usage_max = models.PositiveIntegerField(null=True, blank=True)
+    api_usage_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org_id", "user_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.username or self.user_id} @ {self.org_id} ({self.source})"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == ConnectionStatus.CONNECTED
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    SKIPPED_EXISTING = "skipped_existing", "Skipped: already in Salesforce"
+    WAITING_CONTACT_INFO = "waiting_contact_info", "Waiting for contact info"
+    DISABLED = "disabled", "Not sent: integration disabled"
+    WAITING_RECONNECT = "waiting_reconnect", "Waiting for reconnect"
+    RETRYING = "retrying", "Retrying after a temporary error"
+    FAILED = "failed", "Failed"
+
+
+class InquirySync(models.Model):
+    """The need to send one inquiry to Salesforce, and where it stands.
+
+    The row, not a broker message, is the source of truth: `due_at` is set while the inquiry needs
+    sending, and the periodic sweeper re-enqueues rows that are due and not leased by a worker.
+    """
+
+    inquiry = models.OneToOneField(
+        Inquiry, on_delete=models.CASCADE, related_name="salesforce_sync"
+    )
+    status = models.CharField(max_length=24, choices=SyncStatus.choices, default=SyncStatus.PENDING)
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Every change of the inquiry bumps requested_version; a sync records the version it sent, so
+    # a change that arrives while a sync runs is sent by another pass.
+    requested_version = models.PositiveIntegerField(default=0)
+    synced_version = models.PositiveIntegerField(default=0)
+    # The Salesforce record this inquiry is linked to, once created or matched. A linked inquiry
+    # always updates this record, whatever the record type setting says later.
+    org_id = models.CharField(max_length=18, blank=True, default="")
+    sobject = models.CharField(max_length=40, blank=True, default="")
+    record_id = models.CharField(max_length=18, blank=True, default="")
+    attempt_count = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=80, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    error_fields = models.JSONField(default=list, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"sync of {self.inquiry_id}: {self.status}"
+
+
+class SyncAttempt(models.Model):
+    """One try at sending an inquiry: how many API calls it cost and what came of it."""
+
+    sync = models.ForeignKey(InquirySync, on_delete=models.CASCADE, related_name="attempts")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    api_calls = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=24, choices=SyncStatus.choices)
+    error_code = models.CharField(max_length=80, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    error_fields = models.JSONField(default=list, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} of sync {self.sync_id}: {self.outcome}"
+
+
+class SalesforcePerson(models.Model):
+    """The database constraint behind "one record per person": one row per org and match key.
+
+    A match key is a normalised email (`email:ann@example.com`) or phone (`phone:+14155551212`).
+    Creating a record first claims its keys here, so two workers cannot both create one person.
+    """
+
+    org_id = models.CharField(max_length=18)
+    match_key = models.CharField(max_length=300)
+    sobject = models.CharField(max_length=40, blank=True, default="")
+    record_id = models.CharField(max_length=18, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org_id", "match_key"], name="unique_person_per_org")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.match_key} → {self.sobject} {self.record_id} @ {self.org_id}"

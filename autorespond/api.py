@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
@@ -106,6 +106,9 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # Ninja wraps whatever the parser raises in a generic 400; ours carries the real status.
+    if isinstance(exc.__cause__, HttpError):
+        exc = exc.__cause__
     return _error_response(request, exc.status_code, [{"field": "body", "message": str(exc)}])
 
 
@@ -231,7 +234,7 @@ def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
     response={200: InquiryOut, 201: InquiryOut, 400: ErrorsOut, 401: ErrorsOut, 413: ErrorsOut},
     summary="Create or update an inquiry",
 )
-def post_inquiry(request: HttpRequest, payload: InquiryIn) -> tuple[int, dict[str, Any]]:
+def post_inquiry(request: HttpRequest, payload: InquiryIn) -> Status:
     """The first POST of a (source, id) pair creates the inquiry (201); later ones update it (200):
     fields present replace stored values, fields absent keep them."""
     source = Source.objects.filter(slug=payload.source).first()
@@ -239,7 +242,7 @@ def post_inquiry(request: HttpRequest, payload: InquiryIn) -> tuple[int, dict[st
         raise _FieldErrors([("source", f"Unknown source '{payload.source}'.")])
     data = payload.model_dump(exclude_unset=True, exclude={"id", "source"})
     result = inquiry_upsert(source=source, external_id=payload.id, data=data)
-    return (201 if result.created else 200), inquiry_out(result.inquiry)
+    return Status(201 if result.created else 200, inquiry_out(result.inquiry))
 
 
 @api.get(
@@ -247,15 +250,17 @@ def post_inquiry(request: HttpRequest, payload: InquiryIn) -> tuple[int, dict[st
     response={200: InquiryOut, 401: ErrorsOut, 404: ErrorsOut},
     summary="An inquiry and its sync status",
 )
-def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> tuple[int, dict[str, Any]]:
+def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> Status:
     inquiry = (
         Inquiry.objects.select_related("source")
         .filter(source__slug=source, external_id=inquiry_id)
         .first()
     )
     if inquiry is None:
-        return 404, {"errors": [{"field": "id", "message": "No such inquiry for this source."}]}
-    return 200, inquiry_out(inquiry)
+        return Status(
+            404, {"errors": [{"field": "id", "message": "No such inquiry for this source."}]}
+        )
+    return Status(200, inquiry_out(inquiry))
 
 
 @api.put(
@@ -263,7 +268,7 @@ def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> tuple[int
     response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 401: ErrorsOut},
     summary="Create or update a source (a business, or a location with a parent)",
 )
-def put_source(request: HttpRequest, slug: str, payload: SourceIn) -> tuple[int, dict[str, Any]]:
+def put_source(request: HttpRequest, slug: str, payload: SourceIn) -> Status:
     try:
         SLUG_VALIDATOR(slug)
     except DjangoValidationError as exc:
@@ -278,11 +283,14 @@ def put_source(request: HttpRequest, slug: str, payload: SourceIn) -> tuple[int,
                 for message in messages
             ]
         ) from None
-    return (201 if created else 200), {
-        "slug": source.slug,
-        "name": source.name,
-        "parent": source.parent.slug if source.parent else None,
-    }
+    return Status(
+        201 if created else 200,
+        {
+            "slug": source.slug,
+            "name": source.name,
+            "parent": source.parent.slug if source.parent else None,
+        },
+    )
 
 
 class _FieldErrors(Exception):

@@ -1,0 +1,201 @@
+"""The ingestion API contract: POST/GET inquiries, PUT sources, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from autorespond.models import Inquiry, Source
+from autorespond.services import api_key_create, api_key_revoke
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client: Client, key: str | None, body: object, raw: bytes | None = None):  # type: ignore[no-untyped-def]
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    data = raw if raw is not None else json.dumps(body)
+    return client.post("/api/v1/inquiries", data=data, content_type="application/json", **headers)
+
+
+def errors_of(response) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {e["field"]: e["message"] for e in response.json()["errors"]}
+
+
+def test_first_post_creates_then_updates_keeping_absent_fields(client, api_key, business):
+    created = post(
+        client,
+        api_key,
+        {"id": "42", "source": business.slug, "first_name": "Ann", "email": "ann@example.com"},
+    )
+    assert created.status_code == 201
+    assert created.json()["first_name"] == "Ann"
+    assert created.json()["sync"]["status"] == "pending"
+
+    updated = post(client, api_key, {"id": "42", "source": business.slug, "phone": "415 555 1212"})
+    assert updated.status_code == 200
+    body = updated.json()
+    assert (body["first_name"], body["email"], body["phone"]) == (
+        "Ann",
+        "ann@example.com",
+        "415 555 1212",
+    )
+    assert Inquiry.objects.count() == 1
+
+
+def test_null_clears_a_field(client, api_key, business):
+    post(client, api_key, {"id": "1", "source": business.slug, "company": "Acme"})
+    response = post(client, api_key, {"id": "1", "source": business.slug, "company": None})
+    assert response.status_code == 200
+    assert Inquiry.objects.get().company == ""
+
+
+def test_get_returns_inquiry_and_sync_status(client, api_key, business):
+    post(client, api_key, {"id": "7", "source": business.slug, "last_name": "Lee"})
+    response = client.get(
+        f"/api/v1/inquiries/{business.slug}/7", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
+    assert response.status_code == 200
+    assert response.json()["last_name"] == "Lee"
+    assert response.json()["sync"]["status_label"] == "Waiting to be sent"
+    missing = client.get(
+        f"/api/v1/inquiries/{business.slug}/8", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"id": "1", "source": "joes-plumbing", "email": "not-an-email"}, "email",
+         "Enter a valid email address."),
+        ({"id": "1", "source": "nobody"}, "source", "Unknown source 'nobody'."),
+        ({"id": "1", "source": "joes-plumbing", "first_name": 5}, "first_name",
+         "Must be a string."),
+        ({"id": 1, "source": "joes-plumbing"}, "id", "Must be a string."),
+        ({"id": "1", "source": "joes-plumbing", "postal_code": "x" * 21}, "postal_code",
+         "Too long: at most 20 characters."),
+        ({"id": "1", "source": "joes-plumbing", "favourite_color": "red"}, "favourite_color",
+         "Unknown field."),
+        ({"source": "joes-plumbing"}, "id", "This field is required."),
+        ({"id": "1"}, "source", "This field is required."),
+    ],
+)  # fmt: skip
+def test_bad_fields_are_named_and_nothing_changes(client, api_key, business, body, field, message):
+    response = post(client, api_key, body)
+    assert response.status_code == 400
+    assert errors_of(response)[field] == message
+    assert Inquiry.objects.count() == 0
+
+
+def test_every_bad_field_is_reported_at_once(client, api_key, business):
+    response = post(
+        client, api_key, {"id": "1", "source": business.slug, "email": "x", "city": 3, "zip": "1"}
+    )
+    assert set(errors_of(response)) == {"email", "city", "zip"}
+
+
+def test_malformed_json(client, api_key, business):
+    response = post(client, api_key, None, raw=b'{"id": "1", "source":')
+    assert response.status_code == 400
+    assert errors_of(response) == {"body": "Malformed JSON."}
+
+
+def test_body_must_be_an_object(client, api_key, business):
+    response = post(client, api_key, ["id", "1"])
+    assert response.status_code == 400
+    assert Inquiry.objects.count() == 0
+
+
+def test_body_too_large(client, api_key, business, settings):
+    settings.API_MAX_BODY_BYTES = 1000
+    response = post(client, api_key, {"id": "1", "source": business.slug, "city": "x" * 2000})
+    assert response.status_code == 413
+    assert "Body too large" in errors_of(response)["body"]
+    assert Inquiry.objects.count() == 0
+
+
+@pytest.mark.parametrize("key", [None, "ar_wrong"])
+def test_missing_or_wrong_key_is_401(client, business, key):
+    response = post(client, key, {"id": "1", "source": business.slug})
+    assert response.status_code == 401
+    assert "Authorization" in errors_of(response)
+    assert Inquiry.objects.count() == 0
+
+
+def test_revoked_key_is_401(client, business):
+    key, raw = api_key_create(name="old")
+    api_key_revoke(key=key)
+    assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 401
+
+
+def test_put_source_creates_and_updates(client, api_key, business):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+    response = client.put(
+        "/api/v1/sources/joes-west",
+        data=json.dumps({"name": "Joe's West", "parent": business.slug}),
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 201
+    assert response.json() == {"slug": "joes-west", "name": "Joe's West", "parent": business.slug}
+    response = client.put(
+        "/api/v1/sources/joes-west",
+        data=json.dumps({"name": "Joe's West Side"}),
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 200
+    source = Source.objects.get(slug="joes-west")
+    assert (source.name, source.parent) == ("Joe's West Side", None)
+
+
+def test_put_source_rejects_a_cycle_and_unknown_parent(client, api_key, business, location):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+    cycle = client.put(
+        f"/api/v1/sources/{business.slug}",
+        data=json.dumps({"name": "Joe's", "parent": location.slug}),
+        content_type="application/json",
+        **auth,
+    )
+    assert cycle.status_code == 400
+    assert "own ancestor" in errors_of(cycle)["parent"]
+    business.refresh_from_db()
+    assert business.parent is None
+    unknown = client.put(
+        "/api/v1/sources/new-one",
+        data=json.dumps({"name": "New", "parent": "ghost"}),
+        content_type="application/json",
+        **auth,
+    )
+    assert errors_of(unknown) == {"parent": "Unknown source 'ghost'."}
+    assert not Source.objects.filter(slug="new-one").exists()
+
+
+def test_put_source_rejects_a_bad_slug(client, api_key):
+    response = client.put(
+        "/api/v1/sources/Bad_Slug",
+        data=json.dumps({"name": "x"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 400
+    assert "slug" in errors_of(response)
+
+
+def test_openapi_schema_lists_the_contract(client):
+    schema = client.get("/api/v1/openapi.json").json()
+    assert {"/api/v1/inquiries", "/api/v1/inquiries/{source}/{inquiry_id}",
+            "/api/v1/sources/{slug}"} <= set(schema["paths"])  # fmt: skip
+    fields = schema["components"]["schemas"]["InquiryIn"]["properties"]
+    assert {"id", "source", "email", "job_description"} <= set(fields)
+
+
+def test_create_api_key_command_prints_a_working_key(client, business, capsys):
+    from django.core.management import call_command
+
+    call_command("create_api_key", "cli")
+    raw = capsys.readouterr().out.strip()
+    assert raw.startswith("ar_")
+    assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 201

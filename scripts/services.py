@@ -42,8 +42,17 @@ def _start_redis() -> None:
     if shutil.which("redis-server"):
         subprocess.run(
             [
-                "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
-                "--save", "", "--appendonly", "no",
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             check=False,
             capture_output=True,

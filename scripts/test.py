@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from services import ensure_services  # noqa: E402
+from services import ensure_services
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,6 +19,7 @@ __all__ = [
     "SalesforceDuplicatesDetected",
     "SalesforceError",
     "SalesforceRateLimited",
+    "SalesforceReconnectRequired",
     "SalesforceTransientError",
     "SalesforceValidationError",
     "error_from_code",
@@ -55,6 +56,11 @@ class SalesforceError(Exception):
 
 class SalesforceAuthError(SalesforceError):
     """The session or the connection's grant is invalid: the user must reconnect."""
+
+
+class SalesforceReconnectRequired(SalesforceAuthError):
+    """The connection's grant is gone (refresh token revoked or expired: invalid_grant); it is
+    marked needs reconnect, and only the owner reconnecting makes it usable again."""
 
 
 class SalesforceRateLimited(SalesforceError):

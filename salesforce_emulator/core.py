@@ -1350,6 +1350,8 @@ class EmulatorState:
             self.access_tokens: dict[str, AccessToken] = {}
             self.pending_consents: dict[str, dict[str, Any]] = {}
             self.unmatched_calls: list[dict[str, Any]] = []
+            # Query locators for nextRecordsUrl: locator -> (org id, records, batch size).
+            self.query_cursors: dict[str, tuple[str, list[dict[str, Any]], int]] = {}
             self.auth_code_ttl_seconds: float = DEFAULT_AUTH_CODE_TTL_SECONDS
 
     # ---------------------------------------------------------------- setup

@@ -197,3 +197,92 @@ class SalesforcePerson(models.Model):
 
     def __str__(self) -> str:
         return f"{self.match_key} → {self.sobject} {self.record_id} @ {self.org_id}"
+
+
+class ValidationRun(models.Model):
+    """One "Validate all": every connection that existed when it started, checked one by one.
+
+    Started by a staff member from the support console or by the daily schedule (no user). The
+    workers record one `ValidationRunResult` per connection; `done` and `failed` count them, so
+    the console can show "n of N" while the run is under way.
+    """
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The connections to check, fixed at the start so that "n of N" has a stable N.
+    connection_ids = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"validation run {self.pk}: {self.done} of {self.total}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.finished_at is not None
+
+
+class ValidationRunResult(models.Model):
+    """The outcome of checking one connection in a run. Unique per run and connection, so a task
+    that runs twice (a redelivered message) counts once."""
+
+    run = models.ForeignKey(ValidationRun, on_delete=models.CASCADE, related_name="results")
+    # Not a foreign key: the connection may be disconnected (deleted) later; the result stays.
+    connection_id = models.PositiveIntegerField()
+    description = models.CharField(max_length=400, blank=True, default="")
+    ok = models.BooleanField()
+    message = models.TextField(blank=True, default="")
+    checked_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "connection_id"], name="unique_validation_result_per_connection"
+            )
+        ]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.ok else "failed"
+        return f"run {self.run_id}, connection {self.connection_id}: {outcome}"
+
+
+class StaffActionKind(models.TextChoices):
+    VALIDATED = "validated", "Validated a connection"
+    VALIDATED_ALL = "validated_all", "Validated all connections"
+    RETRIED = "retried", "Retried a sync"
+    RETRIED_ALL = "retried_all", "Retried a connection's failed syncs"
+    DISCONNECTED = "disconnected", "Disconnected a connection"
+
+
+class StaffAction(models.Model):
+    """The audit log of the support console: who did what to which connection or sync, when.
+
+    The target is described in words as well as by id, because a disconnected connection is
+    deleted and the log must still say what it was.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text so the log still names the actor after the user is deleted.
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    action = models.CharField(max_length=20, choices=StaffActionKind.choices)
+    target = models.CharField(max_length=400)
+    connection_id = models.PositiveIntegerField(null=True, blank=True)
+    source_id = models.PositiveIntegerField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'system'} {self.get_action_display().lower()}: {self.target}"

@@ -8,4 +8,9 @@ app_name = "salesforce"
 
 urlpatterns = [
     path("sources/<slug:slug>/integrations/salesforce/", views.card, name="card"),
+    path(
+        "sources/<slug:slug>/integrations/salesforce/inquiries/<int:inquiry_pk>/retry/",
+        views.retry,
+        name="retry",
+    ),
 ]

@@ -1,0 +1,106 @@
+"""Helpers of the Salesforce card tests: reading the rendered page, building connections and
+the POST data the card's form sends."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lxml.html
+from django.http import HttpResponse
+from django.utils import timezone
+
+from autorespond.models import Source
+from integrations.salesforce.models import ConnectionStatus, Environment, SalesforceConnection
+
+# A value a test can search the page for: it must never be shown.
+ACCESS_TOKEN = "00Dxx0000001gPL!AQ4AQFake.access.token.value"
+REFRESH_TOKEN = "5Aep861FakeRefreshTokenValue"
+
+
+def card_url(source: Source) -> str:
+    return f"/sources/{source.slug}/integrations/salesforce/"
+
+
+def page(response: HttpResponse) -> lxml.html.HtmlElement:
+    return lxml.html.fromstring(response.content.decode())
+
+
+def text_of(element: lxml.html.HtmlElement) -> str:
+    """The element's visible text with whitespace collapsed."""
+    return re.sub(r"\s+", " ", element.text_content()).strip()
+
+
+def block(response: HttpResponse, element_id: str) -> str:
+    """The text of the element with this id (fails the test when it is missing)."""
+    found = page(response).get_element_by_id(element_id, None)
+    assert found is not None, f"no element #{element_id} on the page"
+    return text_of(found)
+
+
+def has_block(response: HttpResponse, element_id: str) -> bool:
+    return page(response).get_element_by_id(element_id, None) is not None
+
+
+def inputs(response: HttpResponse) -> dict[str, Any]:
+    """The settings form's current values, as a browser would submit them."""
+    form = page(response).get_element_by_id("settings-form", None)
+    if form is None:
+        forms = [f for f in page(response).forms if f.get("class") == "inherit-form"]
+        form = forms[0]
+    return dict(form.form_values())
+
+
+def checked(response: HttpResponse, name: str) -> bool:
+    found = page(response).xpath(f'//input[@name="{name}" and @type="checkbox"]')
+    assert found, f"no checkbox {name}"
+    return found[0].get("checked") is not None
+
+
+def checked_radio(response: HttpResponse, name: str) -> str | None:
+    found = page(response).xpath(f'//input[@name="{name}" and @type="radio" and @checked]')
+    return found[0].get("value") if found else None
+
+
+def form_data(**overrides: Any) -> dict[str, Any]:
+    """The POST of an untouched card (all defaults), with changes; False drops a checkbox."""
+    data: dict[str, Any] = {
+        "record_type": "Lead",
+        "assignment": "off",
+        "assignment_rule_id": "",
+        "header_options": "",
+    }
+    for name, value in overrides.items():
+        if value is False:
+            data.pop(name, None)
+        elif value is True:
+            data[name] = "on"
+        else:
+            data[name] = value
+    return data
+
+
+def connection_create(
+    source: Source,
+    *,
+    environment: str = Environment.PRODUCTION,
+    status: str = ConnectionStatus.CONNECTED,
+    **fields: Any,
+) -> SalesforceConnection:
+    values: dict[str, Any] = {
+        "environment": environment,
+        "login_url": "https://login.salesforce.com"
+        if environment == Environment.PRODUCTION
+        else "https://test.salesforce.com",
+        "instance_url": "https://acme.my.salesforce.com",
+        "org_id": "00D5e000000ABCDEAA",
+        "user_id": "0055e000001XYZWAA4",
+        "username": "joe@acme.example",
+        "display_name": "Joe Owner",
+        "access_token": ACCESS_TOKEN,
+        "refresh_token": REFRESH_TOKEN,
+        "status": status,
+        "token_refreshed_at": timezone.now(),
+    }
+    values.update(fields)
+    return SalesforceConnection.objects.create(source=source, **values)

@@ -18,5 +18,26 @@ def sweep_due_syncs() -> int:
 
 @shared_task(name="integrations.salesforce.tasks.validate_all_connections")
 def validate_all_connections() -> int:
-    """Validate every connection (implemented with the support console, issue 7)."""
-    return 0
+    """The daily validation of every connection (beat: salesforce-validate-all-connections).
+
+    Starts a ValidationRun like the console's Validate all; returns the run's id.
+    """
+    from integrations.salesforce.console import validation_run_start
+
+    return validation_run_start(actor=None).pk
+
+
+@shared_task(name="integrations.salesforce.tasks.fan_out_validation_run")
+def fan_out_validation_run(run_id: int) -> int:
+    """Enqueue one validation per connection of the run (support console, issue 7)."""
+    from integrations.salesforce.console import validation_run_fan_out
+
+    return validation_run_fan_out(run_id=run_id)
+
+
+@shared_task(name="integrations.salesforce.tasks.validate_connection_in_run")
+def validate_connection_in_run(run_id: int, connection_id: int) -> None:
+    """Validate one connection as part of a run and count it (idempotent)."""
+    from integrations.salesforce.console import validation_run_check
+
+    validation_run_check(run_id=run_id, connection_id=connection_id)

@@ -1,0 +1,468 @@
+"""The support console: reads (selectors) and staff actions (services) over every connection.
+
+Reads. A connection is used by its own source and by every source that inherits from it
+("Inherit from parent", possibly over several levels); the syncs of all those sources count
+toward it. `selectors.effective_salesforce_settings` decides that for one source with a few
+queries; the console needs it for every source at once, so `SourceTree` loads the source tree
+and the inherit flags in two queries and applies the same rule in memory. A test keeps the two
+in agreement. The waiting/failed counts are one grouped aggregate over the syncs.
+
+Actions. Validating, retrying and disconnecting call the services that own those concepts
+(`validation.connection_validate`, `sync.sync_retry`, `oauth.connection_disconnect`) and write
+one `StaffAction` row each, the console's audit log.
+
+Validate all. `validation_run_start` fixes the list of connections in a `ValidationRun` and,
+after commit, enqueues `fan_out_validation_run`, which enqueues one task per connection (the
+fan-out keeps each task short and lets the workers check connections in parallel). Each task
+records a `ValidationRunResult`, unique per run and connection, and bumps the run's counters in
+the same transaction, so a redelivered task counts once; the task that records the last result
+marks the run finished. The daily beat entry `salesforce-validate-all-connections` starts a run
+the same way, without a user.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
+
+from autorespond.models import Source
+from integrations.salesforce import sync as sync_module
+from integrations.salesforce.models import (
+    ConnectionStatus,
+    InquirySync,
+    SalesforceConnection,
+    SalesforceSettings,
+    StaffAction,
+    StaffActionKind,
+    SyncStatus,
+    ValidationRun,
+    ValidationRunResult,
+)
+from integrations.salesforce.oauth import DisconnectResult, connection_disconnect
+from integrations.salesforce.selectors import effective_salesforce_settings
+from integrations.salesforce.validation import ValidationResult, connection_validate
+
+logger = logging.getLogger(__name__)
+
+# Syncs that have not reached Salesforce yet but are expected to.
+WAITING_STATUSES = (
+    SyncStatus.PENDING,
+    SyncStatus.RETRYING,
+    SyncStatus.WAITING_RECONNECT,
+    SyncStatus.WAITING_CONTACT_INFO,
+)
+
+# The console's status filter: the connection's own status, and two views support asks for.
+STATUS_FILTERS = {
+    "connected": "Connected",
+    "needs_reconnect": "Needs reconnect",
+    "validation_failed": "Last validation failed",
+    "failed_syncs": "Has failed syncs",
+}
+
+User = AbstractBaseUser | AnonymousUser
+
+
+# --- Reads -------------------------------------------------------------------------------------
+
+
+class SourceTree:
+    """Every source's parent, name and "Inherit from parent" flag, loaded in two queries."""
+
+    def __init__(self) -> None:
+        self.sources: dict[int, Source] = {s.pk: s for s in Source.objects.all()}
+        self.inherits: set[int] = set(
+            SalesforceSettings.objects.filter(inherit_from_parent=True).values_list(
+                "source_id", flat=True
+            )
+        )
+
+    def business_of(self, source_id: int) -> Source:
+        node = self.sources[source_id]
+        seen = {node.pk}
+        while node.parent_id is not None and node.parent_id not in seen:
+            node = self.sources[node.parent_id]
+            seen.add(node.pk)
+        return node
+
+    def owner_of(self, source_id: int) -> int:
+        """The source whose settings and connection apply to `source_id`: the same walk as
+        `selectors.effective_salesforce_settings`."""
+        owner = source_id
+        seen = {owner}
+        while owner in self.inherits:
+            parent_id = self.sources[owner].parent_id
+            if parent_id is None or parent_id in seen:
+                break
+            owner = parent_id
+            seen.add(owner)
+        return owner
+
+    def users_of(self, owner_ids: Iterable[int]) -> dict[int, list[int]]:
+        """For each owner source, the ids of the sources whose settings come from it."""
+        wanted = set(owner_ids)
+        users: dict[int, list[int]] = {pk: [] for pk in wanted}
+        for source_id in self.sources:
+            owner = self.owner_of(source_id)
+            if owner in wanted:
+                users[owner].append(source_id)
+        return users
+
+    def descendants_of(self, root_ids: Iterable[int]) -> set[int]:
+        children: dict[int, list[int]] = {}
+        for source in self.sources.values():
+            if source.parent_id is not None:
+                children.setdefault(source.parent_id, []).append(source.pk)
+        found = set(root_ids)
+        frontier = list(found)
+        while frontier:
+            frontier = [c for pk in frontier for c in children.get(pk, []) if c not in found]
+            found.update(frontier)
+        return found
+
+
+@dataclass
+class ConnectionRow:
+    """One line of the console: a connection with its business and the syncs that use it."""
+
+    connection: SalesforceConnection
+    business: Source
+    source_ids: list[int] = field(default_factory=list)
+    waiting: int = 0
+    failed: int = 0
+
+    @property
+    def description(self) -> str:
+        return connection_description(connection=self.connection, business=self.business)
+
+
+def connection_description(
+    *, connection: SalesforceConnection, business: Source | None = None
+) -> str:
+    """How the audit log and the pages name a connection, in words that survive its deletion."""
+    business = business or connection.source.business()
+    where = connection.source.name
+    if business.pk != connection.source_id:
+        where = f"{where} ({business.name})"
+    user = connection.username or connection.user_id
+    return f"{user} @ {connection.org_id} for {where}"
+
+
+def _sync_counts(source_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """(waiting, failed) per source, in one grouped query."""
+    rows = (
+        InquirySync.objects.filter(inquiry__source_id__in=list(source_ids))
+        .values("inquiry__source_id")
+        .annotate(
+            waiting=Count("pk", filter=Q(status__in=WAITING_STATUSES)),
+            failed=Count("pk", filter=Q(status=SyncStatus.FAILED)),
+        )
+    )
+    return {row["inquiry__source_id"]: (row["waiting"], row["failed"]) for row in rows}
+
+
+def console_connections(
+    *, status: str = "", query: str = "", tree: SourceTree | None = None
+) -> QuerySet[SalesforceConnection]:
+    """The connections the console lists, broken ones first, narrowed by the filter and search.
+
+    `query` matches the business or source (name or slug; a source that inherits finds the
+    connection it uses), the Salesforce username or display name, or the org id.
+    """
+    connections = SalesforceConnection.objects.select_related("source").order_by(
+        "-status", "source__name", "pk"
+    )
+    if status in (ConnectionStatus.CONNECTED, ConnectionStatus.NEEDS_RECONNECT):
+        connections = connections.filter(status=status)
+    elif status == "validation_failed":
+        connections = connections.filter(last_validation_ok=False)
+    elif status == "failed_syncs":
+        tree = tree or SourceTree()
+        failing_sources = InquirySync.objects.filter(status=SyncStatus.FAILED).values_list(
+            "inquiry__source_id", flat=True
+        )
+        owners = {tree.owner_of(pk) for pk in set(failing_sources)}
+        connections = connections.filter(source_id__in=owners)
+    query = query.strip()
+    if query:
+        tree = tree or SourceTree()
+        matched = Source.objects.filter(Q(name__icontains=query) | Q(slug__icontains=query))
+        # A business matches with everything below it; each matched source leads to the
+        # connection it actually uses.
+        sources = tree.descendants_of(matched.values_list("pk", flat=True))
+        owners = {tree.owner_of(pk) for pk in sources}
+        connections = connections.filter(
+            Q(source_id__in=owners)
+            | Q(username__icontains=query)
+            | Q(display_name__icontains=query)
+            | Q(org_id__iexact=query)
+        )
+    return connections
+
+
+def console_connection_rows(
+    *, connections: Iterable[SalesforceConnection], tree: SourceTree | None = None
+) -> list[ConnectionRow]:
+    """The connections with business and sync counts; a fixed number of queries for any page."""
+    connections = list(connections)
+    tree = tree or SourceTree()
+    users = tree.users_of(c.source_id for c in connections)
+    counts = _sync_counts(pk for ids in users.values() for pk in ids)
+    rows = []
+    for connection in connections:
+        source_ids = users.get(connection.source_id, [connection.source_id])
+        row = ConnectionRow(
+            connection=connection,
+            business=tree.business_of(connection.source_id),
+            source_ids=sorted(source_ids),
+        )
+        for source_id in source_ids:
+            waiting, failed = counts.get(source_id, (0, 0))
+            row.waiting += waiting
+            row.failed += failed
+        rows.append(row)
+    return rows
+
+
+def console_connection_row(*, connection: SalesforceConnection) -> ConnectionRow:
+    return console_connection_rows(connections=[connection])[0]
+
+
+def console_connection_syncs(*, row: ConnectionRow, status: str = "") -> QuerySet[InquirySync]:
+    """The sync history of the sources using the connection, newest first, with attempts."""
+    syncs = (
+        InquirySync.objects.filter(inquiry__source_id__in=row.source_ids)
+        .select_related("inquiry", "inquiry__source")
+        .prefetch_related("attempts")
+        .order_by("-updated_at", "-pk")
+    )
+    if status == "failed":
+        syncs = syncs.filter(status=SyncStatus.FAILED)
+    elif status == "waiting":
+        syncs = syncs.filter(status__in=WAITING_STATUSES)
+    return syncs
+
+
+def console_failed_syncs(*, connection: SalesforceConnection) -> QuerySet[InquirySync]:
+    row = console_connection_row(connection=connection)
+    return InquirySync.objects.filter(
+        inquiry__source_id__in=row.source_ids, status=SyncStatus.FAILED
+    ).select_related("inquiry", "inquiry__source")
+
+
+def staff_actions(*, connection_id: int | None = None) -> QuerySet[StaffAction]:
+    actions = StaffAction.objects.select_related("actor").order_by("-created_at", "-pk")
+    if connection_id is not None:
+        actions = actions.filter(connection_id=connection_id)
+    return actions
+
+
+def validation_run_latest() -> ValidationRun | None:
+    return ValidationRun.objects.order_by("-started_at", "-pk").first()
+
+
+# --- Actions -----------------------------------------------------------------------------------
+
+
+def staff_action_record(
+    *,
+    actor: User | None,
+    action: StaffActionKind,
+    target: str,
+    connection_id: int | None = None,
+    source_id: int | None = None,
+    detail: dict | None = None,
+) -> StaffAction:
+    """Write one line of the audit log."""
+    person = actor if actor is not None and actor.is_authenticated else None
+    return StaffAction.objects.create(
+        actor=person,
+        actor_name=person.get_username() if person is not None else "",
+        action=action,
+        target=target[:400],
+        connection_id=connection_id,
+        source_id=source_id,
+        detail=detail or {},
+    )
+
+
+def console_connection_validate(
+    *, connection: SalesforceConnection, actor: User
+) -> ValidationResult:
+    """Validate one connection now, as support, and log it."""
+    description = connection_description(connection=connection)
+    result = connection_validate(connection=connection)
+    staff_action_record(
+        actor=actor,
+        action=StaffActionKind.VALIDATED,
+        target=description,
+        connection_id=connection.pk,
+        source_id=connection.source_id,
+        detail={"ok": result.ok, "message": result.message},
+    )
+    return result
+
+
+def validation_run_start(*, actor: User | None = None) -> ValidationRun:
+    """Start validating every connection in the background; returns the run to follow.
+
+    `actor` is the staff member who clicked Validate all, or None for the daily schedule (which
+    is not a staff action and is not written to the audit log).
+    """
+    connection_ids = list(SalesforceConnection.objects.order_by("pk").values_list("pk", flat=True))
+    person = actor if actor is not None and actor.is_authenticated else None
+    run = ValidationRun.objects.create(
+        started_by=person,
+        connection_ids=connection_ids,
+        total=len(connection_ids),
+        finished_at=timezone.now() if not connection_ids else None,
+    )
+    if person is not None:
+        staff_action_record(
+            actor=person,
+            action=StaffActionKind.VALIDATED_ALL,
+            target=f"All connections ({len(connection_ids)})",
+            detail={"run_id": run.pk, "total": len(connection_ids)},
+        )
+    if connection_ids:
+
+        def enqueue() -> None:
+            from integrations.salesforce.tasks import fan_out_validation_run
+
+            fan_out_validation_run.delay(run.pk)
+
+        transaction.on_commit(enqueue)
+    logger.info("salesforce validation run %s started: %s connections", run.pk, run.total)
+    return run
+
+
+def validation_run_fan_out(*, run_id: int) -> int:
+    """Enqueue one check per connection of the run that has no result yet; returns how many."""
+    from integrations.salesforce.tasks import validate_connection_in_run
+
+    run = ValidationRun.objects.filter(pk=run_id).first()
+    if run is None or run.is_finished:
+        return 0
+    checked = set(run.results.values_list("connection_id", flat=True))
+    pending = [pk for pk in run.connection_ids if pk not in checked]
+    for connection_id in pending:
+        validate_connection_in_run.delay(run.pk, connection_id)
+    return len(pending)
+
+
+def validation_run_check(*, run_id: int, connection_id: int) -> ValidationRunResult | None:
+    """Validate one connection of a run and count it; safe to run twice for the same pair.
+
+    Returns the recorded result, or None when the run is gone or the pair was already counted.
+    """
+    run = ValidationRun.objects.filter(pk=run_id).first()
+    if run is None or run.results.filter(connection_id=connection_id).exists():
+        return None
+    connection = (
+        SalesforceConnection.objects.select_related("source").filter(pk=connection_id).first()
+    )
+    if connection is None:
+        ok, message, description = (
+            None,
+            "Disconnected before its turn came; nothing to validate.",
+            f"Connection {connection_id}",
+        )
+    else:
+        description = connection_description(connection=connection)
+        try:
+            result = connection_validate(connection=connection)
+            ok, message = result.ok, result.message
+        except Exception as exc:  # one broken check must not stall the run
+            logger.exception("salesforce validation run %s: connection %s", run_id, connection_id)
+            ok, message = False, f"The check itself failed: {type(exc).__name__}."
+    with transaction.atomic():
+        outcome, created = ValidationRunResult.objects.get_or_create(
+            run_id=run_id,
+            connection_id=connection_id,
+            defaults={"ok": ok, "message": message, "description": description[:400]},
+        )
+        if not created:
+            return None
+        ValidationRun.objects.filter(pk=run_id).update(
+            done=F("done") + 1, failed=F("failed") + (1 if ok is False else 0)
+        )
+        ValidationRun.objects.filter(
+            pk=run_id, finished_at__isnull=True, done__gte=F("total")
+        ).update(finished_at=timezone.now())
+    return outcome
+
+
+def console_sync_retry(*, sync: InquirySync, actor: User) -> bool:
+    """Send a failed sync again; False (and nothing done) when it is not failed."""
+    if sync.status != SyncStatus.FAILED:
+        return False
+    _retry(sync)
+    staff_action_record(
+        actor=actor,
+        action=StaffActionKind.RETRIED,
+        target=f"Inquiry {sync.inquiry.external_id} of {sync.inquiry.source.name}",
+        source_id=sync.inquiry.source_id,
+        connection_id=_connection_id_of(sync.inquiry.source),
+        detail={
+            "sync_id": sync.pk,
+            "inquiry_id": sync.inquiry_id,
+            "error_code": sync.error_code,
+            "error_message": sync.error_message,
+        },
+    )
+    return True
+
+
+def console_connection_retry_failed(*, connection: SalesforceConnection, actor: User) -> int:
+    """Send again every failed sync of the sources using the connection; returns how many."""
+    syncs = list(console_failed_syncs(connection=connection))
+    for sync in syncs:
+        _retry(sync)
+    staff_action_record(
+        actor=actor,
+        action=StaffActionKind.RETRIED_ALL,
+        target=connection_description(connection=connection),
+        connection_id=connection.pk,
+        source_id=connection.source_id,
+        detail={"count": len(syncs), "sync_ids": [s.pk for s in syncs][:500]},
+    )
+    return len(syncs)
+
+
+def console_connection_disconnect(
+    *, connection: SalesforceConnection, actor: User
+) -> DisconnectResult:
+    """Disconnect as support (revoke at Salesforce, delete the tokens) and log it."""
+    description = connection_description(connection=connection)
+    connection_id, source_id = connection.pk, connection.source_id
+    result = connection_disconnect(connection=connection)
+    staff_action_record(
+        actor=actor,
+        action=StaffActionKind.DISCONNECTED,
+        target=description,
+        connection_id=connection_id,
+        source_id=source_id,
+        detail={"revoked": result.revoked, "message": result.message},
+    )
+    return result
+
+
+def _retry(sync: InquirySync) -> None:
+    # The sync issue provides sync_retry; until it lands, request_sync makes the row due and
+    # enqueues it the same way a change of the inquiry does.
+    sync_retry = getattr(sync_module, "sync_retry", None)
+    if sync_retry is not None:
+        sync_retry(sync=sync)
+    else:
+        sync_module.request_sync(inquiry=sync.inquiry)
+
+
+def _connection_id_of(source: Source) -> int | None:
+    connection = effective_salesforce_settings(source=source).connection
+    return connection.pk if connection is not None else None

@@ -18,8 +18,7 @@ exactly ``true``/``false``, defaults for omitted properties (``EmailHeader`` all
 ``assignmentRuleId`` and ``useDefaultRule`` mutually exclusive, and the error texts with their
 ``Tip:`` lines, character for character.
 
-Choices for what the seed leaves open (each with its exact message in :class:`HeaderOptionError`
-users):
+Choices for what the seed leaves open (their exact texts are pinned in the tests):
 
 * Whitespace around items and around each of the three parts is ignored, and so are empty items,
   so a trailing ``;`` (or ``;;``) is harmless. An empty string means "no headers".

@@ -16,6 +16,7 @@ import pytest
 from lxml import etree
 from werkzeug.test import EnvironBuilder
 
+from salesforce_emulator import EmulatorServer
 from salesforce_emulator.core import (
     AssignmentEntry,
     AutoResponseEntry,
@@ -26,6 +27,7 @@ from salesforce_emulator.core import (
     User,
 )
 from salesforce_emulator.soap import soap_endpoint
+from tests.salesforce_emulator.conftest import trusting_session
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 PARTNER = "urn:partner.soap.sforce.com"
@@ -654,3 +656,37 @@ def test_drop_after_processing_writes_the_records_first(world: World) -> None:
         world.call(create(lead()))
     assert len(list(world.org.rows("Lead"))) == 1
     assert world.org.calls[-1]["status"] == 0
+
+
+# --------------------------------------------------------------------------- over HTTPS
+
+
+@pytest.mark.parametrize("with_org_id", [False, True])
+def test_served_over_https_with_and_without_the_org_id(
+    sf_emulator: EmulatorServer, with_org_id: bool
+) -> None:
+    """The login-style serverUrl ends in /{orgId}; both forms reach the same endpoint."""
+    state = sf_emulator.state
+    org = state.create_org("Acme")
+    app = state.add_connected_app(callback_urls=["https://app.test/callback"])
+    token = state.issue_access_token(
+        client_id=app.client_id,
+        org=org,
+        user=org.admin,
+        scopes=["api"],
+        login_kind="production",
+        refresh_token=None,
+    ).token
+    url = f"{sf_emulator.instance_url}/services/Soap/u/59.0"
+    if with_org_id:
+        url += f"/{org.id}"
+    with trusting_session(sf_emulator) as session:
+        response = session.post(
+            url,
+            data=envelope(create(lead()), token=token).encode(),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'},
+            timeout=10,
+        )
+    assert response.status_code == 200
+    answer = Answer(response.status_code, etree.fromstring(response.content))
+    assert answer.ids()[0] in {r["Id"] for r in org.rows("Lead")}

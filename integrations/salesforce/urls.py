@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from integrations.salesforce import views
+from integrations.salesforce import views, views_oauth
 
 app_name = "salesforce"
 
@@ -12,5 +12,21 @@ urlpatterns = [
         "sources/<slug:slug>/integrations/salesforce/inquiries/<int:inquiry_pk>/retry/",
         views.retry,
         name="retry",
+    ),
+    path(
+        "sources/<slug:slug>/integrations/salesforce/connect/",
+        views_oauth.connect,
+        name="connect",
+    ),
+    path("integrations/salesforce/callback/", views_oauth.callback, name="callback"),
+    path(
+        "sources/<slug:slug>/integrations/salesforce/validate/",
+        views_oauth.validate,
+        name="validate",
+    ),
+    path(
+        "sources/<slug:slug>/integrations/salesforce/disconnect/",
+        views_oauth.disconnect,
+        name="disconnect",
     ),
 ]

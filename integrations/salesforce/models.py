@@ -237,7 +237,8 @@ class ValidationRunResult(models.Model):
     # Not a foreign key: the connection may be disconnected (deleted) later; the result stays.
     connection_id = models.PositiveIntegerField()
     description = models.CharField(max_length=400, blank=True, default="")
-    ok = models.BooleanField()
+    # None: skipped, because the connection was disconnected before its turn came.
+    ok = models.BooleanField(null=True)
     message = models.TextField(blank=True, default="")
     checked_at = models.DateTimeField(auto_now_add=True)
 
@@ -250,7 +251,7 @@ class ValidationRunResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        outcome = "ok" if self.ok else "failed"
+        outcome = {True: "ok", False: "failed", None: "skipped"}[self.ok]
         return f"run {self.run_id}, connection {self.connection_id}: {outcome}"
 
 

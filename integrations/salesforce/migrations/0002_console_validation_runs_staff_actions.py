@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
                 ),
                 ("connection_id", models.PositiveIntegerField()),
                 ("description", models.CharField(blank=True, default="", max_length=400)),
-                ("ok", models.BooleanField()),
+                ("ok", models.BooleanField(null=True)),
                 ("message", models.TextField(blank=True, default="")),
                 ("checked_at", models.DateTimeField(auto_now_add=True)),
                 (

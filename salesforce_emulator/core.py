@@ -51,6 +51,9 @@ ASSIGNMENT_NOTIFICATION_SUBJECTS = {
 API_SCOPES = frozenset({"api", "full"})
 # UNCONFIRMED (SALESFORCE.md table): UNABLE_TO_LOCK_ROW is a 400 in REST captures.
 UNABLE_TO_LOCK_ROW_STATUS = 400
+# Memory bounds for long benchmark runs: the oldest call-log entries and query locators go first.
+MAX_CALL_LOG_ENTRIES = 20000
+MAX_QUERY_CURSORS = 200
 
 # Objects whose records assignment rules and auto-response rules apply to.
 ASSIGNABLE_SOBJECTS = ("Lead", "Case", "Account")
@@ -1545,6 +1548,8 @@ class EmulatorState:
             user = org.users[access.user_id]
             entry.update(org_id=org.id, user_id=user.id)
             org.calls.append(entry)
+            if len(org.calls) > MAX_CALL_LOG_ENTRIES:
+                del org.calls[: len(org.calls) - MAX_CALL_LOG_ENTRIES]
             org._roll_day()
             if org.api_used >= org.daily_api_limit:
                 entry.update(status=403, error="REQUEST_LIMIT_EXCEEDED")

@@ -19,6 +19,7 @@ from werkzeug import Request, Response
 
 from . import schema
 from .core import (
+    MAX_QUERY_CURSORS,
     CallContext,
     DuplicatesDetected,
     EmulatorState,
@@ -348,7 +349,10 @@ def _page(
     if end < len(records):
         result["nextRecordsUrl"] = f"/services/data/v{version}/query/{loc}-{end}"
         with ctx.org.lock:
-            ctx.org.state.query_cursors[loc] = (ctx.org.id, records, size)
+            cursors = ctx.org.state.query_cursors
+            cursors[loc] = (ctx.org.id, records, size)
+            while len(cursors) > MAX_QUERY_CURSORS:
+                cursors.pop(next(iter(cursors)))
     return result
 
 

@@ -55,7 +55,9 @@ _API_USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
 
 
 class TimeoutSession(requests.Session):
-    """A requests session whose every request has a timeout (no call may hang a worker)."""
+    """A requests session whose every request has a timeout (no call may hang a worker), and
+    whose `verify` is used even when REQUESTS_CA_BUNDLE is set in the environment (requests
+    otherwise lets that variable override the session's own CA)."""
 
     def __init__(self, timeout: float) -> None:
         super().__init__()
@@ -63,6 +65,7 @@ class TimeoutSession(requests.Session):
 
     def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.verify)
         return super().request(method, url, **kwargs)
 
 

@@ -42,7 +42,6 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import phonenumbers
 from simple_salesforce.format import format_soql
@@ -286,7 +285,7 @@ def _raise_subrequest_error(item: dict[str, Any]) -> None:
 
 
 def lookup_candidates(
-    *, client: SalesforceClient, requests: Sequence[MatchRequest], api_version: str
+    *, client: SalesforceClient, requests: Sequence[MatchRequest]
 ) -> list[Candidate]:
     """Every Lead and Contact that may belong to one of `requests`, in as few Composite calls as
     the limits allow (one call for up to 20 people)."""
@@ -298,12 +297,7 @@ def lookup_candidates(
     candidates: list[Candidate] = []
     for batch in _chunks(queries, QUERIES_PER_COMPOSITE):
         subrequests = [
-            {
-                "method": "GET",
-                "url": f"/services/data/v{api_version}/query/?q={quote(soql, safe='')}",
-                "referenceId": f"lookup{index}",
-            }
-            for index, soql in enumerate(batch)
+            client.query_subrequest(f"lookup{index}", soql) for index, soql in enumerate(batch)
         ]
         results = client.composite(subrequests)
         if len(results) != len(subrequests):
@@ -320,7 +314,7 @@ def lookup_candidates(
 
 
 def match_inquiries(
-    *, client: SalesforceClient, requests: Sequence[MatchRequest], api_version: str
+    *, client: SalesforceClient, requests: Sequence[MatchRequest]
 ) -> list[MatchResult]:
     """Find the record of every person in `requests` (one Composite call per 20 people).
 
@@ -329,7 +323,7 @@ def match_inquiries(
     """
     if not any(r.has_keys for r in requests):
         return [MatchResult(request=r, match=None) for r in requests]
-    candidates = lookup_candidates(client=client, requests=requests, api_version=api_version)
+    candidates = lookup_candidates(client=client, requests=requests)
     return [choose_match(r, candidates) if r.has_keys else MatchResult(r, None) for r in requests]
 
 

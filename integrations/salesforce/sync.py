@@ -1,17 +1,157 @@
-"""Sending inquiries to Salesforce.
+"""Sending inquiries to Salesforce: every inquiry becomes exactly one Lead or Contact.
 
-`request_sync` records that an inquiry needs sending and enqueues the task once the transaction
-commits. (The sync itself is built in issue 6.)
+The need to sync is a database row (`InquirySync`), never only a broker message:
+
+* `request_sync` bumps the row's `requested_version`, sets `due_at` and enqueues the task after
+  the transaction commits (ids only). If the broker is down the row still says "due".
+* `sync_inquiry_run` (the task's body) takes a **lease** on the row (`lease_expires_at`), so a
+  task delivered twice, or re-enqueued by the sweeper, runs once at a time; it syncs the version
+  it read and, if the inquiry changed meanwhile (`requested_version` moved on), asks for another
+  pass.
+* `syncs_sweep` (every `SYNC_SWEEP_SECONDS`, from Celery beat) re-enqueues rows that are due and
+  not leased: a lost message, a Redis outage or a killed worker delays a sync but never loses it.
+
+Gates, in the issue's order, each recorded as the row's status and as a `SyncAttempt`:
+effective settings (inheritance) → **Enable** off: `disabled` → no usable connection:
+`waiting_reconnect` (re-requested by `sync_resume_waiting` after a reconnect) → **Create customer
+only when contact info is captured** on and no phone or email: `waiting_contact_info` (the next
+update of the inquiry requests a sync again).
+
+One record per person (see `matching` for the rules): a linked inquiry updates its record; the
+others are looked up (one Composite call) and then created, updated or, with **Create only for
+new leads**, left alone (`skipped_existing`, the record's id kept). Look-up and create happen
+under a lock per org and match key (`locks`), and a create first claims the person's keys in
+`SalesforcePerson` (unique per org and key), so two workers never both create one person. A
+create whose answer was lost (timeout, dropped connection) leaves a `pending_create` mark; the
+next attempt re-matches before it creates again.
+
+Matching and writing are separate steps over a list (`plan_writes`, `write_plan`), so a batch of
+inquiries costs one look-up and one sObject Collections write; today each task passes one.
+
+Failures are typed (`errors`): transient ones (5xx, timeouts, dropped connections,
+UNABLE_TO_LOCK_ROW, a busy person lock) and rate limits are retried with capped exponential
+backoff and jitter; validation errors fail with Salesforce's code, message and fields, until a
+person presses Retry (`sync_retry`); auth errors wait for a reconnect.
 """
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
+import dataclasses
+import datetime as dt
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
+from simple_salesforce.format import format_soql
 
 from autorespond.models import Inquiry
-from integrations.salesforce.models import InquirySync, SyncStatus
+from integrations.salesforce.errors import (
+    SalesforceAuthError,
+    SalesforceDuplicatesDetected,
+    SalesforceError,
+    SalesforceRateLimited,
+    SalesforceTransientError,
+    SalesforceValidationError,
+)
+from integrations.salesforce.headers import HeaderOptionError, SoapHeaders, parse_header_options
+from integrations.salesforce.locks import LockBusy, lock_ttl_seconds, person_lock
+from integrations.salesforce.mapping import (
+    CONTACT,
+    LEAD,
+    PLACEHOLDER,
+    SalesforceFields,
+    salesforce_fields,
+)
+from integrations.salesforce.matching import (
+    Match,
+    MatchRequest,
+    PersonKeys,
+    match_inquiries,
+    person_keys,
+    sobject_of_id,
+)
+from integrations.salesforce.models import (
+    InquirySync,
+    SalesforceConnection,
+    SalesforcePerson,
+    SalesforceSettings,
+    SyncAttempt,
+    SyncStatus,
+)
+from integrations.salesforce.selectors import effective_salesforce_settings
+
+if TYPE_CHECKING:
+    from integrations.salesforce.client import SalesforceClient
+
+logger = logging.getLogger(__name__)
+
+# Retry delays: base * 2^(attempt-1), capped, with "equal jitter" (a random half of the delay is
+# dropped) so many syncs failing together do not come back together. The cap stays far below
+# CELERY_VISIBILITY_TIMEOUT: Redis redelivers an unacknowledged message after that timeout, so a
+# countdown longer than it would be delivered twice (the lease would still make it harmless).
+RETRY_BASE_SECONDS = 5
+RETRY_CAP_SECONDS = 15 * 60
+RATE_LIMIT_BASE_SECONDS = 60
+# A person lock held by another worker: come back soon, not with the growing backoff.
+LOCK_BUSY_RETRY_SECONDS = 3
+# Transient failures are retried this many times (about 5 hours with the cap) before the sync is
+# marked failed; a person can still press Retry. Rate limits are not counted: the org's daily
+# allowance comes back by itself.
+MAX_TRANSIENT_ATTEMPTS = 25
+# Up to this many due syncs are re-enqueued per sweep.
+SWEEP_BATCH = 1000
+
+SUCCESS_STATUSES = (SyncStatus.CREATED, SyncStatus.UPDATED, SyncStatus.SKIPPED_EXISTING)
+# How an inquiry relates to its record (InquirySync.detail["link"]): a created or matched record is
+# the inquiry's own and is always updated; a skipped one was left alone and is matched again next
+# time, so "Create only for new leads" keeps leaving it alone.
+LINK_CREATED = "created"
+LINK_MATCHED = "matched"
+LINK_SKIPPED = "skipped"
+# Errors of an update that mean the linked record is gone from Salesforce.
+_RECORD_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
+
+
+def lease_seconds() -> int:
+    """How long a worker owns a sync: longer than a task may run (its hard time limit)."""
+    return lock_ttl_seconds() + 30
+
+
+def retry_cap_seconds() -> int:
+    return min(RETRY_CAP_SECONDS, max(60, settings.CELERY_VISIBILITY_TIMEOUT // 2))
+
+
+def retry_delay(attempt: int, *, base: float = RETRY_BASE_SECONDS) -> float:
+    """Seconds to wait before retry number `attempt` (1, 2, …): capped exponential backoff
+    with equal jitter."""
+    delay = min(retry_cap_seconds(), base * 2 ** max(0, attempt - 1))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+# --------------------------------------------------------------------------- requesting
+
+
+def _enqueue(inquiry_id: int, countdown: float | None = None) -> None:
+    """Send the task; a broker failure is logged, not raised: the row is still due and the
+    sweeper will send it."""
+    from integrations.salesforce.tasks import sync_inquiry
+
+    try:
+        sync_inquiry.apply_async(
+            (inquiry_id,),
+            countdown=countdown,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5},
+        )
+    except Exception:  # broker down: kombu raises a variety of connection errors
+        logger.warning("could not enqueue sync of inquiry %s; the sweeper will", inquiry_id)
 
 
 def request_sync(*, inquiry: Inquiry) -> InquirySync:
@@ -23,11 +163,711 @@ def request_sync(*, inquiry: Inquiry) -> InquirySync:
         status=SyncStatus.PENDING,
     )
     sync.refresh_from_db()
-
-    def enqueue() -> None:
-        from integrations.salesforce.tasks import sync_inquiry
-
-        sync_inquiry.delay(inquiry.pk)
-
-    transaction.on_commit(enqueue)
+    inquiry_id = inquiry.pk
+    transaction.on_commit(lambda: _enqueue(inquiry_id))
     return sync
+
+
+def sync_retry(*, sync: InquirySync) -> InquirySync:
+    """A person's Retry (the card's button): forget the failure count and sync again now."""
+    InquirySync.objects.filter(pk=sync.pk).update(attempt_count=0)
+    return request_sync(inquiry=sync.inquiry)
+
+
+def sync_resume_waiting(*, connection: SalesforceConnection) -> int:
+    """Request again every sync that waits for a reconnect and now uses `connection` (the
+    connection's own source and the sources that inherit it). Returns how many."""
+    resumed = 0
+    uses_connection: dict[int, bool] = {}
+    waiting = InquirySync.objects.filter(status=SyncStatus.WAITING_RECONNECT).select_related(
+        "inquiry__source"
+    )
+    for sync in waiting.iterator():
+        source = sync.inquiry.source
+        if source.pk not in uses_connection:
+            effective = effective_salesforce_settings(source=source)
+            uses_connection[source.pk] = (
+                effective.connection is not None and effective.connection.pk == connection.pk
+            )
+        if uses_connection[source.pk]:
+            request_sync(inquiry=sync.inquiry)
+            resumed += 1
+    return resumed
+
+
+def syncs_sweep(*, limit: int = SWEEP_BATCH) -> int:
+    """Re-enqueue syncs that are due and not leased by a running worker. Returns how many."""
+    now = timezone.now()
+    due = (
+        InquirySync.objects.filter(due_at__isnull=False, due_at__lte=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .order_by("due_at")
+        .values_list("inquiry_id", flat=True)[:limit]
+    )
+    count = 0
+    for inquiry_id in due:
+        _enqueue(inquiry_id)
+        count += 1
+    if count:
+        logger.info("sweeper re-enqueued %s due sync(s)", count)
+    return count
+
+
+# --------------------------------------------------------------------------- plan and write
+
+
+@dataclass
+class SyncItem:
+    """One inquiry that passed the gates, with what applies to it."""
+
+    sync: InquirySync
+    inquiry: Inquiry
+    settings: SalesforceSettings
+    headers: SoapHeaders
+    keys: PersonKeys
+    source_name: str
+    region: str
+
+    def fields_for(self, sobject: str, *, for_update: bool) -> SalesforceFields:
+        return salesforce_fields(
+            inquiry=self.inquiry,
+            sobject=sobject,
+            for_update=for_update,
+            source_name=self.source_name,
+            phone_region=self.region,
+            send_job_description=self.settings.send_job_description,
+            include_source_name=self.settings.include_source_name,
+        )
+
+
+@dataclass
+class PlannedWrite:
+    """What to do for one item: create, update, skip, or wait (a busy person claim)."""
+
+    item: SyncItem
+    action: str  # "create" | "update" | "skip" | "busy"
+    sobject: str
+    record_id: str = ""
+    match: Match | None = None
+    link: str = ""  # the link the record will have once written (LINK_*)
+
+
+@dataclass
+class WriteOutcome:
+    """How one item ended; `error` is set when it did not succeed."""
+
+    item: SyncItem
+    status: str
+    sobject: str = ""
+    record_id: str = ""
+    link: str = ""
+    error: SalesforceError | None = None
+    retry_in: float | None = None  # a retry with a fixed delay (no backoff)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class PersonBusy(SalesforceTransientError):
+    """Another worker claimed this person's key for a create moments ago and has not finished."""
+
+
+def _is_linked(sync: InquirySync, org_id: str) -> bool:
+    return (
+        bool(sync.record_id)
+        and sync.org_id == org_id
+        and sync.detail.get("link", LINK_CREATED) != LINK_SKIPPED
+    )
+
+
+def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
+    """A record our earlier create made although its answer was lost, for an inquiry without
+    email or phone: the connected user's record of that type with the same name, created since
+    the create was sent."""
+    pending = item.sync.detail.get("pending_create") or {}
+    sobject = pending.get("sobject")
+    if sobject not in (LEAD, CONTACT) or not pending.get("sent_at"):
+        return None
+    since = dt.datetime.fromisoformat(pending["sent_at"]) - dt.timedelta(minutes=1)
+    values = item.fields_for(sobject, for_update=False).values
+    conditions = [
+        format_soql("LastName = {}", values.get("LastName", PLACEHOLDER)),
+        format_soql("CreatedById = {}", client.connection.user_id),
+        # A datetime literal is unquoted in SOQL.
+        "CreatedDate >= " + since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ]
+    if sobject == LEAD:
+        conditions.append(format_soql("Company = {}", values.get("Company", PLACEHOLDER)))
+    soql = f"SELECT Id FROM {sobject} WHERE {' AND '.join(conditions)} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
+    records = client.query(soql)
+    if not records:
+        return None
+    return Match(sobject, records[0]["Id"], "lost_create")
+
+
+def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
+    """Claim the person's keys for a create (the unique constraint behind one record per
+    person). Returns a match instead when another worker created this person moments ago;
+    raises PersonBusy when its create is still under way (keys claimed here are released)."""
+    fresh_after = timezone.now() - dt.timedelta(seconds=lock_ttl_seconds())
+    ours = item.sync.detail.get("pending_create", {}).get("keys") == item.keys.keys
+    created: list[str] = []
+    try:
+        for key in item.keys.keys:
+            try:
+                with transaction.atomic():
+                    SalesforcePerson.objects.create(org_id=org_id, match_key=key)
+                created.append(key)
+                continue
+            except IntegrityError:
+                pass
+            row = SalesforcePerson.objects.filter(org_id=org_id, match_key=key).first()
+            if row is None:
+                raise PersonBusy("PERSON_BUSY", "The person's claim changed while we read it.")
+            if row.created_at >= fresh_after:
+                if row.record_id and sobject_of_id(row.record_id):
+                    _release_claims(org_id, created)
+                    return Match(sobject_of_id(row.record_id) or "", row.record_id, "claimed")
+                if not ours:
+                    raise PersonBusy(
+                        "PERSON_BUSY", "Another sync is creating this person's record right now."
+                    )
+            # A stale claim, or our own create whose answer was lost and which the look-up did
+            # not find: take it over, unless another worker took it over first.
+            taken = SalesforcePerson.objects.filter(pk=row.pk, created_at=row.created_at).update(
+                created_at=timezone.now(), sobject="", record_id=""
+            )
+            if not taken:
+                raise PersonBusy("PERSON_BUSY", "Another sync claimed this person at once.")
+    except PersonBusy:
+        _release_claims(org_id, created)
+        raise
+    return None
+
+
+def _release_claims(org_id: str, keys: Sequence[str]) -> None:
+    """Drop claims that never got a record (the create was refused, or never sent)."""
+    if keys:
+        SalesforcePerson.objects.filter(org_id=org_id, match_key__in=keys, record_id="").delete()
+
+
+def plan_writes(
+    *, client: SalesforceClient, org_id: str, items: Sequence[SyncItem]
+) -> list[PlannedWrite]:
+    """Decide, for every item, which record it writes: its linked record, the match found in
+    Salesforce (or skip it, with Create only for new leads), or a new record. The caller holds
+    the person locks of every item."""
+    plans: dict[int, PlannedWrite] = {}
+    to_match: list[SyncItem] = []
+    for index, item in enumerate(items):
+        if _is_linked(item.sync, org_id):
+            plans[index] = PlannedWrite(
+                item,
+                "update",
+                item.sync.sobject,
+                item.sync.record_id,
+                Match(item.sync.sobject, item.sync.record_id, "linked"),
+                link=item.sync.detail.get("link", LINK_CREATED),
+            )
+        else:
+            to_match.append(item)
+
+    requests = [
+        MatchRequest(key=id(item), email=item.keys.email, phone=item.keys.phone, region=item.region)
+        for item in to_match
+    ]
+    results = {r.request.key: r for r in match_inquiries(client=client, requests=requests)}
+
+    claimed_keys: set[str] = set()
+    for index, item in enumerate(items):
+        if index in plans:
+            continue
+        result = results[id(item)]
+        match = result.match
+        if match is None and not item.keys.keys and item.sync.detail.get("pending_create"):
+            match = _find_lost_create(client, item)
+        if match is None:
+            if claimed_keys & set(item.keys.keys):
+                # Two items of one batch for the same new person: the second waits for the first
+                # one's record, and a later pass matches it.
+                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
+                continue
+            try:
+                match = _claim_keys(org_id, item)
+            except PersonBusy:
+                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
+                continue
+            claimed_keys.update(item.keys.keys)
+        if match is None:
+            plans[index] = PlannedWrite(
+                item, "create", item.settings.record_type, link=LINK_CREATED
+            )
+        elif match.reason == "lost_create":
+            plans[index] = PlannedWrite(
+                item, "update", match.sobject, match.record_id, match, link=LINK_CREATED
+            )
+        elif item.settings.only_new_leads:
+            plans[index] = PlannedWrite(
+                item, "skip", match.sobject, match.record_id, match, link=LINK_SKIPPED
+            )
+        else:
+            plans[index] = PlannedWrite(
+                item, "update", match.sobject, match.record_id, match, link=LINK_MATCHED
+            )
+    return [plans[index] for index in range(len(items))]
+
+
+def _mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
+    """Remember, committed before the call, that a create is being sent: if its answer is lost,
+    the next attempt knows to look for the record before creating again."""
+    sent_at = timezone.now().isoformat()
+    for plan in plans:
+        detail = dict(plan.item.sync.detail)
+        detail["pending_create"] = {
+            "sobject": plan.sobject,
+            "sent_at": sent_at,
+            "keys": plan.item.keys.keys,
+        }
+        plan.item.sync.detail = detail
+        InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=detail)
+
+
+def _api_of(headers: SoapHeaders) -> str:
+    return "soap" if headers.needs_soap else "rest"
+
+
+def _group(plans: Sequence[PlannedWrite]) -> dict[tuple[str, str], list[PlannedWrite]]:
+    """Plans that can share one write call: same record type and same headers."""
+    groups: dict[tuple[str, str], list[PlannedWrite]] = {}
+    for plan in plans:
+        key = (plan.sobject, plan.item.headers.to_option_string())
+        groups.setdefault(key, []).append(plan)
+    return groups
+
+
+def _write_group(
+    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
+    """One create or update call for plans of one group; returns (plan, id, error, fields)."""
+    from integrations.salesforce.client import error_from_save_result
+    from integrations.salesforce.soap import SObjectRecord
+
+    mapped = [p.item.fields_for(p.sobject, for_update=operation == "update") for p in plans]
+    records = [
+        SObjectRecord(p.sobject, m.values, p.record_id or None)
+        for p, m in zip(plans, mapped, strict=True)
+    ]
+    headers = plans[0].item.headers
+    try:
+        if operation == "create":
+            results = client.create_many(records, headers=headers)
+        else:
+            # Updates never re-run assignment rules: an owner must not change silently.
+            results = client.update_many(records, headers=headers, reassign=False)
+    except SalesforceError as exc:
+        return [(p, None, exc, m) for p, m in zip(plans, mapped, strict=True)]
+    out = []
+    for plan, result, fields_ in zip(plans, results, mapped, strict=True):
+        if result.success:
+            out.append((plan, result.id or plan.record_id, None, fields_))
+        else:
+            out.append((plan, None, error_from_save_result(result), fields_))
+    return out
+
+
+def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
+    records = client.query(
+        format_soql("SELECT ConvertedContactId FROM Lead WHERE Id = {} LIMIT 1", lead_id)
+    )
+    return (records[0].get("ConvertedContactId") or "") if records else ""
+
+
+def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> list[WriteOutcome]:
+    """Carry out the plans: one sObject Collections (or SOAP) call per group of creates and of
+    updates, a single create/update for one record. Never raises a SalesforceError: every item
+    gets its own outcome."""
+    outcomes: dict[int, WriteOutcome] = {}
+    index_of = {id(plan): index for index, plan in enumerate(plans)}
+
+    for index, plan in enumerate(plans):
+        if plan.action == "skip":
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.SKIPPED_EXISTING,
+                plan.sobject,
+                plan.record_id,
+                plan.link,
+                detail={"action": "skip", "match": plan.match.as_detail() if plan.match else {}},
+            )
+        elif plan.action == "busy":
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.RETRYING,
+                retry_in=LOCK_BUSY_RETRY_SECONDS,
+                error=PersonBusy("PERSON_BUSY", "Another sync is creating this person's record."),
+            )
+
+    creates = [p for p in plans if p.action == "create"]
+    updates = [p for p in plans if p.action == "update"]
+    follow_up: list[PlannedWrite] = []
+
+    if creates:
+        _mark_pending_create(creates)
+    for group in _group(creates).values():
+        for plan, record_id, error, mapped in _write_group(client, "create", group):
+            index = index_of[id(plan)]
+            detail = {
+                "action": "create",
+                "api": _api_of(plan.item.headers),
+                "truncated": mapped.truncation_detail(),
+            }
+            if error is None and record_id:
+                outcomes[index] = WriteOutcome(
+                    plan.item,
+                    SyncStatus.CREATED,
+                    plan.sobject,
+                    record_id,
+                    LINK_CREATED,
+                    detail=detail,
+                )
+                continue
+            if isinstance(error, SalesforceDuplicatesDetected):
+                # A duplicate rule named an existing record: it is the match.
+                named = [i for i in error.match_ids if sobject_of_id(i)]
+                if named:
+                    match = Match(sobject_of_id(named[0]) or "", named[0], "duplicate_rule")
+                    link = LINK_SKIPPED if plan.item.settings.only_new_leads else LINK_MATCHED
+                    action = "skip" if plan.item.settings.only_new_leads else "update"
+                    resolved = PlannedWrite(
+                        plan.item, action, match.sobject, match.record_id, match, link=link
+                    )
+                    index_of[id(resolved)] = index
+                    if action == "skip":
+                        outcomes[index] = WriteOutcome(
+                            plan.item,
+                            SyncStatus.SKIPPED_EXISTING,
+                            match.sobject,
+                            match.record_id,
+                            LINK_SKIPPED,
+                            detail={**detail, "match": match.as_detail()},
+                        )
+                    else:
+                        follow_up.append(resolved)
+                    continue
+            outcomes[index] = WriteOutcome(plan.item, "", plan.sobject, error=error, detail=detail)
+            if not isinstance(error, SalesforceTransientError):
+                # Refused before anything was written (validation, auth, rate limit): no record
+                # can exist, so the claim and the pending-create mark go.
+                _release_claims(client.connection.org_id, plan.item.keys.keys)
+                plan.item.sync.detail.pop("pending_create", None)
+                InquirySync.objects.filter(pk=plan.item.sync.pk).update(
+                    detail=plan.item.sync.detail
+                )
+
+    def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
+        again: list[PlannedWrite] = []
+        for group in _group(batch).values():
+            for plan, _record_id, error, mapped in _write_group(client, "update", group):
+                index = index_of[id(plan)]
+                detail = {
+                    "action": "update",
+                    "api": _api_of(plan.item.headers),
+                    "truncated": mapped.truncation_detail(),
+                    "match": plan.match.as_detail() if plan.match else {},
+                }
+                if error is None:
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.UPDATED,
+                        plan.sobject,
+                        plan.record_id,
+                        plan.link,
+                        detail=detail,
+                    )
+                    continue
+                if error.error_code == "CANNOT_UPDATE_CONVERTED_LEAD" and plan.sobject == LEAD:
+                    # The Lead was converted since we linked it: its Contact is the record now.
+                    try:
+                        contact_id = _converted_contact_id(client, plan.record_id)
+                    except SalesforceError as exc:
+                        error = exc
+                    else:
+                        if contact_id:
+                            moved = dataclasses.replace(
+                                plan,
+                                sobject=CONTACT,
+                                record_id=contact_id,
+                                match=Match(
+                                    CONTACT,
+                                    contact_id,
+                                    "converted",
+                                    converted_lead_id=plan.record_id,
+                                ),
+                            )
+                            index_of[id(moved)] = index
+                            again.append(moved)
+                            continue
+                if (
+                    error.error_code in _RECORD_GONE
+                    and plan.match is not None
+                    and (plan.match.reason == "linked")
+                ):
+                    # The linked record was deleted in Salesforce: unlink, match again at once.
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.RETRYING,
+                        error=error,
+                        retry_in=0,
+                        detail={**detail, "unlink": True},
+                    )
+                    continue
+                outcomes[index] = WriteOutcome(
+                    plan.item, "", plan.sobject, error=error, detail=detail
+                )
+        return again
+
+    pending = [*updates, *follow_up]
+    for _round in range(2):  # the second round only follows converted Leads to their Contact
+        if not pending:
+            break
+        pending = run_updates(pending)
+    return [outcomes[index] for index in range(len(plans))]
+
+
+# --------------------------------------------------------------------------- one inquiry
+
+
+@dataclass
+class AttemptResult:
+    """The outcome of one attempt, before it is stored."""
+
+    status: str
+    api_calls: int = 0
+    sobject: str = ""
+    record_id: str = ""
+    org_id: str = ""
+    link: str = ""
+    error: SalesforceError | None = None
+    retry_in: float | None = None
+    unlink: bool = False
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _client_for(connection: SalesforceConnection) -> SalesforceClient:
+    from integrations.salesforce.client import SalesforceClient
+
+    return SalesforceClient(connection)
+
+
+def _gates(sync: InquirySync) -> tuple[AttemptResult | None, SyncItem | None, Any]:
+    """The gates in the issue's order; returns (result, None, None) when a gate stops the
+    sync, else (None, item, connection)."""
+    inquiry = sync.inquiry
+    effective = effective_salesforce_settings(source=inquiry.source)
+    own = effective.settings
+    detail: dict[str, Any] = {"settings_from": effective.owner.slug}
+    if not own.enabled:
+        return AttemptResult(SyncStatus.DISABLED, detail=detail), None, None
+    connection = effective.usable_connection
+    if connection is None:
+        return AttemptResult(SyncStatus.WAITING_RECONNECT, detail=detail), None, None
+    linked = _is_linked(sync, connection.org_id)
+    if own.only_with_contact_info and not inquiry.has_contact_info and not linked:
+        return AttemptResult(SyncStatus.WAITING_CONTACT_INFO, detail=detail), None, None
+    try:
+        headers = parse_header_options(own.header_options)
+    except HeaderOptionError as exc:
+        error = SalesforceValidationError("INVALID_HEADER_OPTIONS", exc.error, ["header_options"])
+        return AttemptResult(SyncStatus.FAILED, error=error, detail=detail), None, None
+    region = inquiry.source.phone_region or "US"
+    item = SyncItem(
+        sync=sync,
+        inquiry=inquiry,
+        settings=own,
+        headers=headers,
+        keys=person_keys(email=inquiry.email, phone=inquiry.phone, region=region),
+        source_name=inquiry.source.name,
+        region=region,
+    )
+    return None, item, connection
+
+
+def _attempt(sync: InquirySync) -> AttemptResult:
+    stopped, item, connection = _gates(sync)
+    if stopped is not None:
+        return stopped
+    assert item is not None and connection is not None
+    client = _client_for(connection)
+    org_id = connection.org_id
+    result = AttemptResult(SyncStatus.PENDING, org_id=org_id)
+    try:
+        lock_keys = [] if _is_linked(sync, org_id) else item.keys.keys
+        with person_lock(org_id=org_id, keys=lock_keys, wait=min(30.0, lock_ttl_seconds() / 2)):
+            plans = plan_writes(client=client, org_id=org_id, items=[item])
+            (outcome,) = write_plan(client=client, plans=plans)
+            if outcome.error is None and outcome.status in SUCCESS_STATUSES:
+                _remember_person(org_id, item, outcome)
+    except LockBusy:
+        result.status = SyncStatus.RETRYING
+        result.error = SalesforceTransientError("PERSON_BUSY", "Another sync holds this person.")
+        result.retry_in = LOCK_BUSY_RETRY_SECONDS
+        result.api_calls = client.api_calls
+        return result
+    except SalesforceError as exc:
+        result.error = exc
+        result.api_calls = client.api_calls
+        return result
+    result.api_calls = client.api_calls
+    result.status = outcome.status
+    result.sobject = outcome.sobject
+    result.record_id = outcome.record_id
+    result.link = outcome.link
+    result.error = outcome.error
+    result.retry_in = outcome.retry_in
+    result.unlink = bool(outcome.detail.pop("unlink", False))
+    result.detail = outcome.detail
+    return result
+
+
+def _remember_person(org_id: str, item: SyncItem, outcome: WriteOutcome) -> None:
+    """Point the person's keys at the record, so a claim by another worker finds it."""
+    for key in item.keys.keys:
+        SalesforcePerson.objects.update_or_create(
+            org_id=org_id,
+            match_key=key,
+            defaults={"sobject": outcome.sobject, "record_id": outcome.record_id},
+        )
+
+
+def _classify(result: AttemptResult, attempt_number: int) -> None:
+    """Turn an error into a status and, for retries, a delay."""
+    error = result.error
+    if error is None or result.status in SUCCESS_STATUSES:
+        return
+    if isinstance(error, SalesforceAuthError):
+        result.status = SyncStatus.WAITING_RECONNECT
+    elif isinstance(error, SalesforceRateLimited):
+        result.status = SyncStatus.RETRYING
+        result.retry_in = retry_delay(attempt_number, base=RATE_LIMIT_BASE_SECONDS)
+    elif isinstance(error, SalesforceTransientError):
+        if result.retry_in is None and attempt_number >= MAX_TRANSIENT_ATTEMPTS:
+            result.status = SyncStatus.FAILED
+        else:
+            result.status = SyncStatus.RETRYING
+            if result.retry_in is None:
+                result.retry_in = retry_delay(attempt_number)
+    elif result.status != SyncStatus.RETRYING:
+        result.status = SyncStatus.FAILED
+
+
+def _take_lease(inquiry_id: int) -> dt.datetime | None:
+    now = timezone.now()
+    lease_until = now + dt.timedelta(seconds=lease_seconds())
+    taken = (
+        InquirySync.objects.filter(inquiry_id=inquiry_id, due_at__isnull=False)
+        # A second early: the countdown of a retry is timed by the worker's clock.
+        .filter(due_at__lte=now + dt.timedelta(seconds=1))
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_expires_at=lease_until)
+    )
+    return lease_until if taken else None
+
+
+def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
+    """Sync one inquiry if it is due and no other worker is on it (the task's body).
+
+    Returns the attempt's result, or None when there was nothing to do (not due, already
+    synced, leased by another worker, or deleted). Safe to run twice.
+    """
+    if _take_lease(inquiry_id) is None:
+        return None
+    sync = InquirySync.objects.select_related("inquiry__source").get(inquiry_id=inquiry_id)
+    version = sync.requested_version
+    started = timezone.now()
+    attempt_number = sync.attempt_count + 1
+    try:
+        result = _attempt(sync)
+    except SoftTimeLimitExceeded:
+        result = AttemptResult(
+            SyncStatus.RETRYING,
+            error=SalesforceTransientError("TIME_LIMIT", "The sync took too long and stopped."),
+        )
+    except Exception as exc:
+        # A bug of ours: keep the row failed and visible rather than retrying it forever.
+        logger.exception("sync of inquiry %s crashed", inquiry_id)
+        result = AttemptResult(
+            SyncStatus.FAILED,
+            error=SalesforceError("INTERNAL_ERROR", f"The sync stopped unexpectedly ({exc})."),
+        )
+    _classify(result, attempt_number)
+    _finish(sync, version, started, attempt_number, result)
+    return result
+
+
+def _finish(
+    sync: InquirySync,
+    version: int,
+    started: dt.datetime,
+    attempt_number: int,
+    result: AttemptResult,
+) -> None:
+    """Store the attempt and the row's new state; enqueue the next pass when one is due."""
+    now = timezone.now()
+    error = result.error
+    with transaction.atomic():
+        row = InquirySync.objects.select_for_update().get(pk=sync.pk)
+        detail = dict(row.detail)
+        attempt_detail = dict(result.detail)
+        row.status = result.status
+        row.last_attempt_at = started
+        row.lease_expires_at = None
+        row.error_code = error.error_code if error else ""
+        row.error_message = error.message if error else ""
+        row.error_fields = list(error.fields) if error else []
+        next_in: float | None = None
+        if result.status in SUCCESS_STATUSES:
+            row.synced_version = version
+            row.synced_at = now
+            row.attempt_count = 0
+            row.org_id, row.sobject, row.record_id = (
+                result.org_id,
+                result.sobject,
+                result.record_id,
+            )
+            detail["link"] = result.link
+            detail.pop("pending_create", None)
+            detail["truncated"] = attempt_detail.get("truncated", [])
+        elif result.status == SyncStatus.RETRYING:
+            row.attempt_count = attempt_number
+            if result.unlink:
+                row.record_id, row.sobject = "", ""
+                detail.pop("link", None)
+            next_in = result.retry_in if result.retry_in is not None else 0
+        else:
+            row.attempt_count = attempt_number if result.status == SyncStatus.FAILED else 0
+        again = row.requested_version > version
+        if next_in is None and again:
+            next_in = 0
+        row.due_at = now + dt.timedelta(seconds=next_in) if next_in is not None else None
+        row.detail = detail
+        row.save()
+        SyncAttempt.objects.create(
+            sync=row,
+            started_at=started,
+            finished_at=now,
+            api_calls=result.api_calls,
+            outcome=result.status,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            error_fields=row.error_fields,
+            detail={**attempt_detail, "version": version},
+        )
+        if next_in is not None:
+            inquiry_id = row.inquiry_id
+            countdown = next_in or None
+            transaction.on_commit(lambda: _enqueue(inquiry_id, countdown))
+    logger.info(
+        "salesforce sync inquiry=%s status=%s calls=%s%s",
+        sync.inquiry_id,
+        result.status,
+        result.api_calls,
+        f" error={error.error_code}" if error else "",
+    )

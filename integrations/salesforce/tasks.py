@@ -6,14 +6,25 @@ from celery import shared_task
 
 
 @shared_task(name="integrations.salesforce.tasks.sync_inquiry")
-def sync_inquiry(inquiry_id: int) -> None:
-    """Send one inquiry to Salesforce (implemented with the sync, issue 6)."""
+def sync_inquiry(inquiry_id: int) -> str:
+    """Send one inquiry to Salesforce, if it is due and no other worker is on it.
+
+    Idempotent: a second delivery finds the row leased or already synced and does nothing.
+    Retries are not Celery retries of this message: the service stores `due_at` and enqueues
+    the next attempt with a countdown, so the sweeper covers it too if that message is lost.
+    """
+    from integrations.salesforce.sync import sync_inquiry_run
+
+    result = sync_inquiry_run(inquiry_id=inquiry_id)
+    return result.status if result is not None else "nothing to do"
 
 
 @shared_task(name="integrations.salesforce.tasks.sweep_due_syncs")
 def sweep_due_syncs() -> int:
-    """Re-enqueue syncs that are due and not running (implemented with the sync, issue 6)."""
-    return 0
+    """Re-enqueue syncs that are due and not running (beat: salesforce-sweep-due-syncs)."""
+    from integrations.salesforce.sync import syncs_sweep
+
+    return syncs_sweep()
 
 
 @shared_task(name="integrations.salesforce.tasks.validate_all_connections")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from autorespond.models import Source
@@ -136,6 +136,8 @@ class ConnectionRow:
     source_ids: list[int] = field(default_factory=list)
     waiting: int = 0
     failed: int = 0
+    # The newest sync of those sources that is failing now (failed, retrying or waiting).
+    last_error: InquirySync | None = None
 
     @property
     def description(self) -> str:
@@ -165,6 +167,29 @@ def _sync_counts(source_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
         )
     )
     return {row["inquiry__source_id"]: (row["waiting"], row["failed"]) for row in rows}
+
+
+# A sync in one of these states with an error code is failing now; a sync that later went
+# through may keep its last error, which is history rather than a current problem.
+ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING, SyncStatus.WAITING_RECONNECT)
+
+
+def _last_errors(source_ids: Iterable[int]) -> dict[int, InquirySync]:
+    """The newest failing sync per source, in two queries (a subquery per source, then rows)."""
+    newest = (
+        InquirySync.objects.filter(inquiry__source_id=OuterRef("pk"), status__in=ERROR_STATUSES)
+        .exclude(error_code="")
+        .order_by("-updated_at", "-pk")
+        .values("pk")[:1]
+    )
+    sync_ids = dict(
+        Source.objects.filter(pk__in=list(source_ids))
+        .annotate(last_error_id=Subquery(newest))
+        .filter(last_error_id__isnull=False)
+        .values_list("pk", "last_error_id")
+    )
+    syncs = InquirySync.objects.select_related("inquiry").in_bulk(sync_ids.values())
+    return {source_id: syncs[sync_id] for source_id, sync_id in sync_ids.items()}
 
 
 def console_connections(
@@ -213,7 +238,9 @@ def console_connection_rows(
     connections = list(connections)
     tree = tree or SourceTree()
     users = tree.users_of(c.source_id for c in connections)
-    counts = _sync_counts(pk for ids in users.values() for pk in ids)
+    all_ids = [pk for ids in users.values() for pk in ids]
+    counts = _sync_counts(all_ids)
+    errors = _last_errors(all_ids)
     rows = []
     for connection in connections:
         source_ids = users.get(connection.source_id, [connection.source_id])
@@ -226,6 +253,11 @@ def console_connection_rows(
             waiting, failed = counts.get(source_id, (0, 0))
             row.waiting += waiting
             row.failed += failed
+            error = errors.get(source_id)
+            if error is not None and (
+                row.last_error is None or error.updated_at > row.last_error.updated_at
+            ):
+                row.last_error = error
         rows.append(row)
     return rows
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from integrations.salesforce import views, views_oauth
+from integrations.salesforce import views, views_console, views_oauth
 
 app_name = "salesforce"
 
@@ -29,4 +29,45 @@ urlpatterns = [
         views_oauth.disconnect,
         name="disconnect",
     ),
+]
+
+# The support console (staff only; issue 7).
+urlpatterns += [
+    path("support/salesforce/", views_console.console_home, name="console"),
+    path(
+        "support/salesforce/connections/<int:pk>/",
+        views_console.console_connection,
+        name="console_connection",
+    ),
+    path(
+        "support/salesforce/connections/<int:pk>/validate/",
+        views_console.console_validate,
+        name="console_validate",
+    ),
+    path(
+        "support/salesforce/connections/<int:pk>/retry-failed/",
+        views_console.console_retry_all,
+        name="console_retry_all",
+    ),
+    path(
+        "support/salesforce/connections/<int:pk>/disconnect/",
+        views_console.console_disconnect,
+        name="console_disconnect",
+    ),
+    path(
+        "support/salesforce/syncs/<int:sync_pk>/retry/",
+        views_console.console_retry,
+        name="console_retry",
+    ),
+    path(
+        "support/salesforce/validate-all/",
+        views_console.console_validate_all,
+        name="console_validate_all",
+    ),
+    path(
+        "support/salesforce/validate-all/<int:run_pk>/",
+        views_console.console_validate_all_status,
+        name="console_validate_all_status",
+    ),
+    path("support/salesforce/audit/", views_console.console_audit, name="console_audit"),
 ]

@@ -54,6 +54,11 @@ class ValidationResult:
         return f"{self.reason} {self.action}".strip()
 
 
+def _said(exc: SalesforceError) -> str:
+    """Salesforce's code and message as one sentence."""
+    return f"{exc.error_code}: {exc.message}".rstrip(". ") + "."
+
+
 def _permission_action(username: str, label: str) -> str:
     return (
         f"Ask a Salesforce admin to give {username or 'the connected user'} the “Create” "
@@ -105,17 +110,17 @@ def connection_validate(*, connection: SalesforceConnection) -> ValidationResult
         except SalesforceAuthError as exc:
             ok, reason, action = (
                 False,
-                f"Salesforce refused the connection: {exc}.",
+                f"Salesforce refused the connection: {_said(exc)}",
                 ACTION_RECONNECT,
             )
         except SalesforceRateLimited as exc:
-            ok, reason, action = False, f"Salesforce refused the call: {exc}.", ACTION_LIMIT
+            ok, reason, action = False, f"Salesforce refused the call: {_said(exc)}", ACTION_LIMIT
         except SalesforceTransientError as exc:
-            ok, reason, action = False, f"Salesforce did not answer: {exc}.", ACTION_WAIT
+            ok, reason, action = False, f"Salesforce did not answer: {_said(exc)}", ACTION_WAIT
         except SalesforceError as exc:
             ok, reason, action = (
                 False,
-                f"Salesforce refused the check: {exc}.",
+                f"Salesforce refused the check: {_said(exc)}",
                 "Ask a Salesforce admin to check the connected user's access to the API and to "
                 "the chosen record type.",
             )

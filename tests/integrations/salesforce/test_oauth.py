@@ -67,8 +67,9 @@ def test_connect_stores_the_connection_and_validates_it(
 
     card = owner_client.get(card_url(business))
     text = card.content.decode()
-    assert f"Salesforce is connected to Joe&#x27;s Plumbing as Ada Admin ({admin['username']})." in (
-        text
+    assert (
+        f"Salesforce is connected to Joe&#x27;s Plumbing as Ada Admin ({admin['username']})."
+        in (text)
     )
 
 
@@ -126,9 +127,7 @@ def test_denying_on_the_consent_page_connects_nothing_and_says_so(
     assert response["Location"] == card_url(business)
     assert not SalesforceConnection.objects.filter(source=business).exists()
     card = owner_client.get(card_url(business)).content.decode()
-    assert (
-        "Salesforce was not connected: end-user denied authorization (access_denied)." in card
-    )
+    assert "Salesforce was not connected: end-user denied authorization (access_denied)." in card
 
 
 def test_reconnect_replaces_tokens_and_makes_the_connection_usable_again(
@@ -194,20 +193,20 @@ def test_a_my_domain_host_is_where_the_user_signs_in(
 
 
 @pytest.mark.parametrize(
-    ("entry", "login_url", "environment"),
+    ("entry", "host", "environment"),
     [
-        ("acme.my.salesforce.com", "https://acme.my.salesforce.com", "production"),
-        ("https://acme.my.salesforce.com/", "https://acme.my.salesforce.com", "production"),
-        ("acme-dev-ed.develop.my.salesforce.com", "https://acme-dev-ed.develop.my.salesforce.com", "production"),
-        ("acme--uat.sandbox.my.salesforce.com", "https://acme--uat.sandbox.my.salesforce.com", "sandbox"),
-        ("ACME--UAT.Sandbox.My.Salesforce.com", "https://acme--uat.sandbox.my.salesforce.com", "sandbox"),
+        ("acme.my.salesforce.com", "acme.my.salesforce.com", "production"),
+        ("https://acme.my.salesforce.com/", "acme.my.salesforce.com", "production"),
+        ("a-dev-ed.develop.my.salesforce.com", "a-dev-ed.develop.my.salesforce.com", "production"),
+        ("acme--uat.sandbox.my.salesforce.com", "acme--uat.sandbox.my.salesforce.com", "sandbox"),
+        ("ACME--UAT.Sandbox.My.Salesforce.com", "acme--uat.sandbox.my.salesforce.com", "sandbox"),
     ],
 )  # fmt: skip
 def test_my_domain_hosts_salesforce_uses_are_accepted(
-    entry: str, login_url: str, environment: str
+    entry: str, host: str, environment: str
 ) -> None:
     choice = login_url_for(choice=CHOICE_MY_DOMAIN, my_domain=entry)
-    assert (choice.login_url, choice.environment) == (login_url, environment)
+    assert (choice.login_url, choice.environment) == (f"https://{host}", environment)
 
 
 @pytest.mark.parametrize(

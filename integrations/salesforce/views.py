@@ -18,7 +18,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from autorespond.models import Source
 from autorespond.selectors import source_get_for_user, sources_visible_to
 from integrations.salesforce import card as card_data
-from integrations.salesforce import sync as sync_module
 from integrations.salesforce.forms import (
     EXPLANATIONS,
     RECORD_TYPE_HELP,
@@ -30,6 +29,7 @@ from integrations.salesforce.selectors import (
     salesforce_settings_of,
 )
 from integrations.salesforce.services import salesforce_settings_update
+from integrations.salesforce.sync import sync_retry
 
 
 def _card_url(source: Source) -> str:
@@ -108,12 +108,6 @@ def retry(request: HttpRequest, slug: str, inquiry_pk: int) -> HttpResponse:
     if sync.status != SyncStatus.FAILED:
         messages.info(request, "Only a failed inquiry can be retried; this one is not failed.")
         return redirect("salesforce:card", slug=source.slug)
-    # The sync issue provides sync_retry (which also records why); until then request_sync
-    # makes the row due and enqueues it the same way a change of the inquiry does.
-    sync_retry = getattr(sync_module, "sync_retry", None)
-    if sync_retry is not None:
-        sync_retry(sync=sync)
-    else:
-        sync_module.request_sync(inquiry=sync.inquiry)
+    sync_retry(sync=sync)
     messages.success(request, f"Inquiry {sync.inquiry.external_id} will be sent again.")
     return redirect("salesforce:card", slug=source.slug)

@@ -2,13 +2,13 @@
 whose connected app is ours, and the three legs of a sign-in (our Connect view, the emulator's
 authorize/consent page, our callback) driven over real HTTP.
 
-Test modules import the fixtures they use by name.
+Test modules import the fixtures they use by name; the session's emulator server
+(`sf_emulator_server`) comes from the package conftest.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,16 +26,16 @@ TESTSERVER_CALLBACK = "http://testserver/integrations/salesforce/callback/"
 
 
 @pytest.fixture(scope="session")
-def oauth_emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
+def oauth_emulator_server(sf_emulator_server: EmulatorServer) -> EmulatorServer:
+    """The same server under the name older test modules import."""
+    return sf_emulator_server
 
 
 @pytest.fixture
-def emulator(oauth_emulator_server: EmulatorServer) -> EmulatorServer:
-    """The running emulator, emptied for this test."""
-    oauth_emulator_server.state.reset()
-    return oauth_emulator_server
+def emulator(sf_emulator_server: EmulatorServer) -> EmulatorServer:
+    """The session's running emulator (from the package conftest), emptied for this test."""
+    sf_emulator_server.state.reset()
+    return sf_emulator_server
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     create_org,
     emulator,
     finish,
-    oauth_emulator_server,
     org,
     sf_settings,
     start_connect,

@@ -28,7 +28,6 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     emulator,
     finish,
     issued_tokens,
-    oauth_emulator_server,
     org,
     sf_settings,
     start_connect,

@@ -63,8 +63,8 @@ PHONE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 QUERY_FIELDS: dict[str, tuple[str, ...]] = {
     LEAD: ("Id", "Email", *PHONE_FIELDS[LEAD], "IsConverted", "ConvertedContactId",
-           "LastModifiedDate"),
-    CONTACT: ("Id", "Email", *PHONE_FIELDS[CONTACT], "LastModifiedDate"),
+           "LastModifiedDate", "CreatedDate"),
+    CONTACT: ("Id", "Email", *PHONE_FIELDS[CONTACT], "LastModifiedDate", "CreatedDate"),
 }  # fmt: skip
 
 # The Id key prefixes of the two record types (Lead 00Q, Contact 003).
@@ -151,6 +151,7 @@ class Candidate:
     last_modified: str = ""
     is_converted: bool = False
     converted_contact_id: str = ""
+    created_date: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,11 @@ class Match:
 
     sobject: str
     record_id: str
-    reason: str  # "email" | "phone" | "duplicate_rule" | "linked"
+    reason: str  # "email" | "phone" | "duplicate_rule" | "linked" | "lost_create" | …
     converted_lead_id: str = ""  # set when the match is the Contact of a converted Lead
+    # When the record was created (look-up matches only), to recognise a record that our own
+    # earlier create made although its answer was lost.
+    created_date: str = ""
 
     def as_detail(self) -> dict[str, str]:
         detail = {"sobject": self.sobject, "record_id": self.record_id, "reason": self.reason}
@@ -180,7 +184,7 @@ class MatchResult:
 # --------------------------------------------------------------------------- choosing
 
 
-def _parse_modified(value: str) -> dt.datetime:
+def parse_salesforce_datetime(value: str) -> dt.datetime:
     try:
         return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
     except (TypeError, ValueError):
@@ -214,8 +218,13 @@ def choose_match(request: MatchRequest, candidates: Iterable[Candidate]) -> Matc
                 converted_lead_id=candidate.id,
             )
         else:
-            match = Match(candidate.sobject, candidate.id, "email" if by_email else "phone")
-        modified = _parse_modified(candidate.last_modified)
+            match = Match(
+                candidate.sobject,
+                candidate.id,
+                "email" if by_email else "phone",
+                created_date=candidate.created_date,
+            )
+        modified = parse_salesforce_datetime(candidate.last_modified)
         rank = (
             0 if by_email else 1,
             0 if match.sobject == CONTACT else 1,
@@ -265,6 +274,7 @@ def candidate_from_record(record: dict[str, Any]) -> Candidate:
         last_modified=record.get("LastModifiedDate") or "",
         is_converted=bool(record.get("IsConverted")),
         converted_contact_id=record.get("ConvertedContactId") or "",
+        created_date=record.get("CreatedDate") or "",
     )
 
 

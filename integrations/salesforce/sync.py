@@ -74,6 +74,7 @@ from integrations.salesforce.matching import (
     MatchRequest,
     PersonKeys,
     match_inquiries,
+    parse_salesforce_datetime,
     person_keys,
     sobject_of_id,
 )
@@ -280,8 +281,8 @@ def _is_linked(sync: InquirySync, org_id: str) -> bool:
 
 def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
     """A record our earlier create made although its answer was lost, for an inquiry without
-    email or phone: the connected user's record of that type with the same name, created since
-    the create was sent."""
+    email or phone: a record of that type with the same name (and company), created since the
+    create was sent."""
     pending = item.sync.detail.get("pending_create") or {}
     sobject = pending.get("sobject")
     if sobject not in (LEAD, CONTACT) or not pending.get("sent_at"):
@@ -290,7 +291,6 @@ def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
     values = item.fields_for(sobject, for_update=False).values
     conditions = [
         format_soql("LastName = {}", values.get("LastName", PLACEHOLDER)),
-        format_soql("CreatedById = {}", client.connection.user_id),
         # A datetime literal is unquoted in SOQL.
         "CreatedDate >= " + since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     ]
@@ -301,6 +301,16 @@ def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
     if not records:
         return None
     return Match(sobject, records[0]["Id"], "lost_create")
+
+
+def _made_by_lost_create(match: Match, pending: dict[str, Any]) -> bool:
+    """Whether the matched record may be the one our earlier create made although its answer
+    was lost: created after that create was sent. It is then updated (our values win) and the
+    sync counts as a create."""
+    if not (match.created_date and pending.get("sent_at")):
+        return False
+    sent_at = dt.datetime.fromisoformat(pending["sent_at"]) - dt.timedelta(minutes=1)
+    return parse_salesforce_datetime(match.created_date) >= sent_at
 
 
 def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
@@ -382,8 +392,11 @@ def plan_writes(
             continue
         result = results[id(item)]
         match = result.match
-        if match is None and not item.keys.keys and item.sync.detail.get("pending_create"):
+        pending = item.sync.detail.get("pending_create")
+        if match is None and not item.keys.keys and pending:
             match = _find_lost_create(client, item)
+        elif match is not None and pending and _made_by_lost_create(match, pending):
+            match = dataclasses.replace(match, reason="lost_create")
         if match is None:
             if claimed_keys & set(item.keys.keys):
                 # Two items of one batch for the same new person: the second waits for the first
@@ -401,6 +414,7 @@ def plan_writes(
                 item, "create", item.settings.record_type, link=LINK_CREATED
             )
         elif match.reason == "lost_create":
+            # Our earlier create did write the record: make sure it has our values.
             plans[index] = PlannedWrite(
                 item, "update", match.sobject, match.record_id, match, link=LINK_CREATED
             )
@@ -574,9 +588,10 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                     "match": plan.match.as_detail() if plan.match else {},
                 }
                 if error is None:
+                    lost_create = plan.match is not None and plan.match.reason == "lost_create"
                     outcomes[index] = WriteOutcome(
                         plan.item,
-                        SyncStatus.UPDATED,
+                        SyncStatus.CREATED if lost_create else SyncStatus.UPDATED,
                         plan.sobject,
                         plan.record_id,
                         plan.link,
@@ -605,12 +620,12 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                             index_of[id(moved)] = index
                             again.append(moved)
                             continue
-                if (
-                    error.error_code in _RECORD_GONE
-                    and plan.match is not None
-                    and (plan.match.reason == "linked")
-                ):
-                    # The linked record was deleted in Salesforce: unlink, match again at once.
+                if error.error_code in _RECORD_GONE:
+                    # The record was deleted in Salesforce: forget it (link and person claims)
+                    # and match again at once; the look-up no longer finds it.
+                    SalesforcePerson.objects.filter(
+                        org_id=client.connection.org_id, record_id=plan.record_id
+                    ).delete()
                     outcomes[index] = WriteOutcome(
                         plan.item,
                         SyncStatus.RETRYING,

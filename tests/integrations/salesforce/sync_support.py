@@ -8,7 +8,6 @@ modules import the fixtures they use from here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,12 +26,6 @@ from salesforce_emulator import EmulatorControl, EmulatorServer
 from tests.salesforce_emulator.conftest import connect
 
 
-@pytest.fixture(scope="session")
-def sync_emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
-
-
 def point_settings_at(settings: Any, server: EmulatorServer) -> None:
     """Make the service trust the emulator's CA and accept its login hosts."""
     settings.SALESFORCE_CA_BUNDLE = str(server.ca_path)
@@ -41,11 +34,12 @@ def point_settings_at(settings: Any, server: EmulatorServer) -> None:
 
 
 @pytest.fixture
-def emulator(sync_emulator_server: EmulatorServer, settings: Any) -> EmulatorServer:
-    """The running emulator, emptied for this test, with the service's settings pointing at it."""
-    sync_emulator_server.state.reset()
-    point_settings_at(settings, sync_emulator_server)
-    return sync_emulator_server
+def emulator(sf_emulator_server: EmulatorServer, settings: Any) -> EmulatorServer:
+    """The running emulator (the session's, from the package conftest), emptied for this test,
+    with the service's settings pointing at it."""
+    sf_emulator_server.state.reset()
+    point_settings_at(settings, sf_emulator_server)
+    return sf_emulator_server
 
 
 @pytest.fixture

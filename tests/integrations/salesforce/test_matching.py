@@ -42,7 +42,7 @@ def test_lookup_soql_asks_for_email_or_any_phone_field() -> None:
     )
     assert soql == (
         "SELECT Id, Email, Phone, MobilePhone, IsConverted, ConvertedContactId, "
-        "LastModifiedDate FROM Lead WHERE Email IN ('o\\'neil@example.com') "
+        "LastModifiedDate, CreatedDate FROM Lead WHERE Email IN ('o\\'neil@example.com') "
         "OR Phone LIKE '%4%1%5%5%5%5%1%2%1%2%' OR MobilePhone LIKE '%4%1%5%5%5%5%1%2%1%2%' "
         "ORDER BY LastModifiedDate DESC LIMIT 20"
     )

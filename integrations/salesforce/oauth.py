@@ -528,7 +528,7 @@ def connection_disconnect(*, connection: SalesforceConnection) -> DisconnectResu
     problem = ""
     token = connection.refresh_token or connection.access_token
     if not login_url_is_allowed(connection.login_url):
-        problem = f"{connection.login_url} is no longer an allowed Salesforce login host"
+        problem = f"{connection.login_url} is no longer an allowed Salesforce login host."
     elif token:
         try:
             token_revoke(login_url=connection.login_url, token=token)
@@ -537,6 +537,7 @@ def connection_disconnect(*, connection: SalesforceConnection) -> DisconnectResu
             # invalid_token: Salesforce no longer knows the token, so nothing is left to revoke.
             revoked = exc.error_code == "invalid_token"
             problem = exc.message if isinstance(exc, SalesforceTransientError) else str(exc)
+            problem = problem.rstrip(". ") + "."
     connection.delete()
     logger.info(
         "salesforce disconnected source=%s org=%s revoked=%s",
@@ -553,6 +554,5 @@ def connection_disconnect(*, connection: SalesforceConnection) -> DisconnectResu
     return DisconnectResult(
         False,
         f"Salesforce is disconnected from {source.name}, but revoking its access in Salesforce "
-        f"failed ({problem}). The tokens are deleted here; to be sure, remove "
-        "“Auto-Respond Lead Sync” in Salesforce under Settings → Connected Apps OAuth Usage.",
+        f"failed: {problem} The tokens are deleted here. {REVOKE_IN_SALESFORCE_HELP}",
     )

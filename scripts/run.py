@@ -58,13 +58,11 @@ def main() -> int:
             "PYTHONUNBUFFERED": "1",
             "SALESFORCE_LOGIN_URL": f"http://127.0.0.1:{LOGIN_PORT}",
             "SALESFORCE_SANDBOX_LOGIN_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
-            "SALESFORCE_CA_BUNDLE": str(CERTS / "ca.pem"),
+            "SALESFORCE_CA_BUNDLE": str(CERTS / "emulator-ca.pem"),
             "SALESFORCE_EXTRA_LOGIN_HOSTS": f"127.0.0.1:{LOGIN_PORT},127.0.0.1:{SANDBOX_PORT}",
         }
     )
     manage = [PY, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*manage, "load_demo_data"], cwd=ROOT, env=env, check=True)
 
     processes: list[subprocess.Popen[bytes]] = []
 
@@ -85,7 +83,12 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Explicit handlers: a parent shell may have started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         emulator = start(
             [
@@ -95,6 +98,9 @@ def main() -> int:
             ]
         )  # fmt: skip
         _wait_for_port(INSTANCE_PORT, emulator)
+        # After the emulator: it writes the CA file the settings check looks for.
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([*manage, "load_demo_data"], cwd=ROOT, env=env, check=True)
         web = start([*manage, "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload"])
         start(
             [

@@ -52,6 +52,7 @@ from integrations.salesforce.errors import (
 )
 from integrations.salesforce.models import ConnectionStatus, Environment, SalesforceConnection
 from integrations.salesforce.selectors import effective_salesforce_settings
+from integrations.salesforce.sync import sync_resume_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -463,16 +464,12 @@ def oauth_complete(
     return connection
 
 
-def resume_waiting_syncs(*, connection: SalesforceConnection) -> None:
-    """Send again the inquiries that waited for this connection (waiting_reconnect)."""
-    # The sync module owns which syncs wait and how they are sent (issue 6).
-    from integrations.salesforce import sync
-
-    resume = getattr(sync, "sync_resume_waiting", None)
-    if resume is None:  # until the sync of issue 6 provides it
-        logger.warning("salesforce: sync_resume_waiting is not available; waiting syncs stay")
-        return
-    resume(connection=connection)
+def resume_waiting_syncs(*, connection: SalesforceConnection) -> int:
+    """Send again the inquiries that waited for this connection (waiting_reconnect): those of its
+    source and of the sources that inherit it. Returns how many."""
+    resumed = sync_resume_waiting(connection=connection)
+    logger.info("salesforce resumed %s waiting sync(s) source_id=%s", resumed, connection.source_id)
+    return resumed
 
 
 # --- Disconnecting -----------------------------------------------------------------------------

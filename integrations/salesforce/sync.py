@@ -57,6 +57,7 @@ from integrations.salesforce.errors import (
     SalesforceDuplicatesDetected,
     SalesforceError,
     SalesforceRateLimited,
+    SalesforceReconnectRequired,
     SalesforceTransientError,
     SalesforceValidationError,
 )
@@ -729,8 +730,12 @@ def _attempt(sync: InquirySync) -> AttemptResult:
     except SalesforceError as exc:
         result.error = exc
         result.api_calls = client.api_calls
+        if isinstance(exc, SalesforceAuthError):
+            _connection_needs_reconnect(connection, exc)
         return result
     result.api_calls = client.api_calls
+    if isinstance(outcome.error, SalesforceAuthError):
+        _connection_needs_reconnect(connection, outcome.error)
     result.status = outcome.status
     result.sobject = outcome.sobject
     result.record_id = outcome.record_id
@@ -740,6 +745,19 @@ def _attempt(sync: InquirySync) -> AttemptResult:
     result.unlink = bool(outcome.detail.pop("unlink", False))
     result.detail = outcome.detail
     return result
+
+
+def _connection_needs_reconnect(connection: SalesforceConnection, error: SalesforceError) -> None:
+    """Stop every sync of this connection until the owner reconnects (a refused refresh has
+    already said so; other auth errors, such as an API-disabled org, are marked here)."""
+    from integrations.salesforce.tokens import connection_mark_needs_reconnect
+
+    if isinstance(error, SalesforceReconnectRequired):
+        return
+    connection_mark_needs_reconnect(
+        connection=connection,
+        reason=f"Salesforce refused this connection ({error.error_code}: {error.message}).",
+    )
 
 
 def _remember_person(org_id: str, item: SyncItem, outcome: WriteOutcome) -> None:

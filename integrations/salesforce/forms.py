@@ -136,6 +136,7 @@ class SalesforceSettingsForm(forms.Form):
         label="Advanced: API headers",
         required=False,
         strip=False,
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false", "class": "mono"}),
         help_text=HEADER_OPTIONS_HELP,
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from autorespond.models import Source
 from integrations.salesforce.models import SalesforceSettings
 from integrations.salesforce.selectors import effective_salesforce_settings
 from integrations.salesforce.services import salesforce_settings_update
-from tests.factories import SourceFactory
+from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.card_support import (
     block,
     card_url,
@@ -172,3 +173,16 @@ def test_the_inheriting_card_says_where_to_connect(owner_client, business, locat
         block(response, "connection")
     )
     assert not page(response).xpath('//form[@class="connect-form"]')
+
+
+def test_no_link_to_a_parent_card_the_user_may_not_open(business, location):
+    """A user who manages only the location sees what it inherits, without a link that 404s."""
+    manager = UserFactory(username="east-manager")
+    MembershipFactory(user=manager, business=location)
+    salesforce_settings_update(source=location, data={"inherit_from_parent": True}, user=None)
+    client = Client()
+    client.force_login(manager)
+    response = client.get(card_url(location))
+    assert block(response, "inherited").startswith("Inherited from Joe's Plumbing")
+    assert card_url(business) not in page(response).xpath("//a/@href")
+    assert client.get(card_url(business)).status_code == 404

@@ -751,6 +751,7 @@ class Org:
                 )
             record = self._new_record(definition, values, options)
             self._check_duplicates(definition, record, options, editing=False)
+            self._check_assignment(definition.name, options)
             self.records[definition.name][record["Id"]] = record
             self._after_save(definition, record, options, created=True, old_owner=None)
             return record["Id"]
@@ -789,6 +790,7 @@ class Org:
                 )
             merged = {**record, **values}
             self._check_duplicates(definition, merged, options, editing=True)
+            self._check_assignment(definition.name, options)
             old_owner = record.get("OwnerId")
             record.update(values)
             self._derive(definition, record)
@@ -1145,14 +1147,27 @@ class Org:
             # Seeds 000 and 002: auto-response only on API inserts with triggerAutoResponseEmail.
             self._send_auto_response(definition.name, record, options)
 
+    def _check_assignment(self, sobject: str, options: WriteOptions) -> None:
+        """Refuse a bad assignment rule id before anything is saved: a refused write saves
+        nothing."""
+        if options.assignment and sobject in ASSIGNABLE_SOBJECTS:
+            self._assignment_rule(sobject, options.assignment)
+
     def _run_assignment(self, sobject: str, record: dict[str, Any], assignment: str) -> None:
+        rule = self._assignment_rule(sobject, assignment)
+        if rule is None:
+            return
+        for entry in rule.entries:  # ordered; the first match wins
+            if criteria_match(record, entry.criteria):
+                record["OwnerId"] = entry.assign_to
+                return
+
+    def _assignment_rule(self, sobject: str, assignment: str) -> AssignmentRule | None:
         if assignment == "default":
-            rule = next(
+            return next(
                 (r for r in self.assignment_rules.values() if r.sobject == sobject and r.active),
                 None,
             )
-            if rule is None:
-                return
         else:
             if not is_valid_id(assignment) or not assignment.startswith(
                 KEY_PREFIXES["AssignmentRule"]
@@ -1166,10 +1181,7 @@ class Org:
                 raise SalesforceError(
                     400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"
                 )
-        for entry in rule.entries:  # ordered; the first match wins
-            if criteria_match(record, entry.criteria):
-                record["OwnerId"] = entry.assign_to
-                return
+            return rule
 
     def _send_assignment_notifications(
         self, sobject: str, record: dict[str, Any], options: WriteOptions

@@ -298,3 +298,16 @@ def test_allow_field_truncation(core_org: Any) -> None:
         "Lead", {**LEAD, "City": "x" * 50}, WriteOptions(api="soap", allow_field_truncation=True)
     )
     assert core_org.get("Lead", lead)["City"] == "x" * 40
+
+
+def test_an_unknown_rule_id_refuses_the_write_and_saves_nothing(
+    sf: Salesforce,
+    routing: dict[str, str],
+    emulator_control: EmulatorControl,
+    emulator_org: dict[str, Any],
+) -> None:
+    """A refused API write leaves no record behind (the error comes before the save)."""
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Lead.create(LEAD, headers={"Sforce-Auto-Assign": "01Q000000000001"})
+    assert caught.value.content[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
+    assert emulator_control.records(emulator_org["org_id"], "Lead") == []

@@ -44,7 +44,7 @@ def control(emulator: EmulatorServer) -> EmulatorControl:
 
 
 @pytest.fixture
-def sf_settings(settings: Any, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+def sf_settings(settings: Any, emulator: EmulatorServer) -> Any:
     """Settings pointing the integration at the emulator, as `make run` does."""
     settings.SALESFORCE_LOGIN_URL = emulator.login_url
     settings.SALESFORCE_SANDBOX_LOGIN_URL = emulator.sandbox_login_url
@@ -53,9 +53,6 @@ def sf_settings(settings: Any, emulator: EmulatorServer, monkeypatch: pytest.Mon
         urlsplit(emulator.login_url).netloc,
         urlsplit(emulator.sandbox_login_url).netloc,
     ]
-    # requests would let a machine-wide REQUESTS_CA_BUNDLE override the emulator's CA.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     return settings
 
 

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.test import Client
 
+from integrations.salesforce.checks import check_salesforce_configuration
 from integrations.salesforce.models import (
     ConnectionStatus,
     Environment,
@@ -260,3 +261,40 @@ def test_the_callback_checks_the_source_against_the_user_again(
 
     assert finish(owner_client, callback).status_code == 404
     assert not SalesforceConnection.objects.filter(source=business).exists()
+
+
+def check_ids() -> list[str]:
+    return [error.id for error in check_salesforce_configuration()]
+
+
+def test_the_configuration_check_passes_for_salesforce_and_for_a_local_emulator(
+    settings: Any,
+) -> None:
+    settings.SALESFORCE_LOGIN_URL = "https://login.salesforce.com"
+    settings.SALESFORCE_SANDBOX_LOGIN_URL = "http://127.0.0.1:8002"
+    assert check_ids() == []
+
+
+def test_the_configuration_check_fails_clearly_when_something_is_missing(
+    settings: Any, tmp_path: Any
+) -> None:
+    settings.SALESFORCE_CLIENT_SECRET = ""
+    settings.SALESFORCE_LOGIN_URL = "http://login.salesforce.com"
+    settings.SALESFORCE_CA_BUNDLE = str(tmp_path / "missing.pem")
+    settings.FIELD_ENCRYPTION_KEYS = ["not-a-fernet-key"]
+
+    errors = {error.id: error.msg for error in check_salesforce_configuration()}
+
+    assert errors == {
+        "salesforce.E001": "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET are not set.",
+        "salesforce.E002": (
+            "SALESFORCE_LOGIN_URL must be an https URL (got 'http://login.salesforce.com')."
+        ),
+        "salesforce.E003": (
+            f"SALESFORCE_CA_BUNDLE names a file that does not exist: {tmp_path / 'missing.pem'}."
+        ),
+        "salesforce.E004": (
+            "FIELD_ENCRYPTION_KEYS must hold at least one Fernet key; Salesforce tokens are "
+            "stored encrypted with them."
+        ),
+    }

@@ -122,8 +122,9 @@ _RECORD_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFER
 
 
 def lease_seconds() -> int:
-    """How long a worker owns a sync: longer than a task may run (its hard time limit)."""
-    return lock_ttl_seconds() + 30
+    """How long a worker owns a sync: a little longer than a task may run (Celery kills a task
+    at its hard time limit), so a lease never ends under a live worker."""
+    return lock_ttl_seconds() + 5
 
 
 def retry_cap_seconds() -> int:

@@ -184,7 +184,13 @@ def login_url_for(*, choice: str, my_domain: str = "") -> LoginChoice:
     entry = my_domain.strip().lower()
     if not entry:
         raise InvalidLoginHost(MY_DOMAIN_HELP)
-    parts = urlsplit(entry if "://" in entry else f"https://{entry}")
+    try:
+        parts = urlsplit(entry if "://" in entry else f"https://{entry}")
+        port = parts.port
+    except ValueError:  # e.g. a port that is not a number, an unclosed [IPv6 bracket
+        raise InvalidLoginHost(
+            f"“{my_domain.strip()}” is not a Salesforce My Domain host. {MY_DOMAIN_HELP}"
+        ) from None
     if (
         parts.scheme not in ("http", "https")
         or parts.username
@@ -203,7 +209,7 @@ def login_url_for(*, choice: str, my_domain: str = "") -> LoginChoice:
         return LoginChoice(login_url, environment)
 
     host = parts.hostname or ""
-    if parts.scheme == "https" and parts.port in (None, 443):
+    if parts.scheme == "https" and port in (None, 443):
         for pattern, environment in _MY_DOMAIN_HOSTS:
             if pattern.match(host):
                 return LoginChoice(f"https://{host}", environment)

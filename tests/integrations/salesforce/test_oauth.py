@@ -220,6 +220,8 @@ def test_my_domain_hosts_salesforce_uses_are_accepted(
         ("acme.my.salesforce.com:8443", "is not a Salesforce My Domain host"),
         ("user@acme.my.salesforce.com", "Enter only the host name, without a path."),
         ("acme.sandbox.my.salesforce.com", "is not a Salesforce My Domain host"),
+        ("acme.my.salesforce.com:https", "is not a Salesforce My Domain host"),
+        ("[::1", "is not a Salesforce My Domain host"),
     ],
 )
 def test_hosts_that_are_not_salesforce_login_hosts_are_refused(entry: str, message: str) -> None:

@@ -70,6 +70,21 @@ def test_a_state_works_once(owner_client: Client, business: Any, org: dict[str, 
     assert SalesforceConnection.objects.get(source=business).access_token == stored.access_token
 
 
+def test_a_state_older_than_the_flow_lifetime_is_refused(
+    owner_client: Client, business: Any, org: dict[str, Any]
+) -> None:
+    callback = approve(start_connect(owner_client, business))
+    session = owner_client.session
+    flows = session["salesforce_oauth_flows"]
+    for flow in flows.values():
+        flow["started_at"] -= 31 * 60  # started more than 30 minutes ago
+    session["salesforce_oauth_flows"] = flows
+    session.save()
+
+    assert _refused(finish(owner_client, callback))
+    assert not SalesforceConnection.objects.exists()
+
+
 def test_a_state_from_another_session_is_refused(
     owner_client: Client, owner: Any, business: Any, org: dict[str, Any]
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import lxml.html
 from django.http import HttpResponse
@@ -136,3 +137,20 @@ def cell(response: HttpResponse, connection: SalesforceConnection, css_class: st
 
 def messages_of(response: HttpResponse) -> list[str]:
     return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def emulator_worker_env(emulator: Any) -> dict[str, str]:
+    """What a Celery worker process needs to reach the emulator, as `make run` configures it."""
+    return {
+        "SALESFORCE_LOGIN_URL": emulator.login_url,
+        "SALESFORCE_SANDBOX_LOGIN_URL": emulator.sandbox_login_url,
+        "SALESFORCE_CA_BUNDLE": str(emulator.ca_path),
+        "SALESFORCE_EXTRA_LOGIN_HOSTS": ",".join(
+            urlsplit(url).netloc for url in (emulator.login_url, emulator.sandbox_login_url)
+        ),
+        # requests lets these override the CA the client sets; this bundle has ours too.
+        "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
+        "CURL_CA_BUNDLE": str(emulator.ca_bundle_path),
+        # The worker's email goes to its log, where a test can count it.
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+    }

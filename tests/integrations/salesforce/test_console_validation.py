@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings as django_settings
@@ -32,7 +31,12 @@ from integrations.salesforce.models import (
     ValidationRunResult,
 )
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
-from tests.integrations.salesforce.console_support import block, messages_of, page
+from tests.integrations.salesforce.console_support import (
+    block,
+    emulator_worker_env,
+    messages_of,
+    page,
+)
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     connect_through_emulator,
     control,
@@ -244,21 +248,7 @@ def test_validate_all_and_the_daily_schedule_run_in_a_real_worker(
 ) -> None:
     """Validate all through Redis and a Celery worker process, then the beat entry's task."""
     revoke(control, three_connections["roofing"])
-    worker = start_worker(
-        {
-            "SALESFORCE_LOGIN_URL": emulator.login_url,
-            "SALESFORCE_SANDBOX_LOGIN_URL": emulator.sandbox_login_url,
-            "SALESFORCE_CA_BUNDLE": str(emulator.ca_path),
-            "SALESFORCE_EXTRA_LOGIN_HOSTS": ",".join(
-                urlsplit(url).netloc for url in (emulator.login_url, emulator.sandbox_login_url)
-            ),
-            # requests lets these override the CA the client sets; the bundle has ours too.
-            "REQUESTS_CA_BUNDLE": str(emulator.ca_bundle_path),
-            "CURL_CA_BUNDLE": str(emulator.ca_bundle_path),
-            # The worker's email goes to its log, where the test can count it.
-            "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
-        }
-    )
+    worker = start_worker(emulator_worker_env(emulator))
     staff_client.post(f"{CONSOLE}validate-all/")
     run = ValidationRun.objects.get()
     status_url = f"{CONSOLE}validate-all/{run.pk}/"

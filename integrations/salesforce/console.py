@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
@@ -297,6 +298,23 @@ def staff_actions(*, connection_id: int | None = None) -> QuerySet[StaffAction]:
 
 def validation_run_latest() -> ValidationRun | None:
     return ValidationRun.objects.order_by("-started_at", "-pk").first()
+
+
+# A run whose tasks were lost (a broker wiped) never finishes; after this long a new click may
+# start another one instead of waiting for it forever.
+RUN_CONSIDERED_STUCK_AFTER = timedelta(minutes=30)
+
+
+def validation_run_in_progress() -> ValidationRun | None:
+    """The unfinished run started recently, if any: a second click should not start another."""
+    return (
+        ValidationRun.objects.filter(
+            finished_at__isnull=True,
+            started_at__gte=timezone.now() - RUN_CONSIDERED_STUCK_AFTER,
+        )
+        .order_by("-started_at", "-pk")
+        .first()
+    )
 
 
 # --- Actions -----------------------------------------------------------------------------------

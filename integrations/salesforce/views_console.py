@@ -104,11 +104,11 @@ def console_home(request: HttpRequest) -> HttpResponse:
 def console_connection(request: HttpRequest, pk: int) -> HttpResponse:
     """One connection: its details, the sources using it, its sync history and errors."""
     connection = get_object_or_404(SalesforceConnection.objects.select_related("source"), pk=pk)
-    row = console.console_connection_row(connection=connection)
+    tree = console.SourceTree()
+    [row] = console.console_connection_rows(connections=[connection], tree=tree)
     sync_filter = request.GET.get("syncs", "")
     syncs = console.console_connection_syncs(row=row, status=sync_filter)
     page = Paginator(syncs, PAGE_SIZE).get_page(request.GET.get("page"))
-    tree = console.SourceTree()
     return render(
         request,
         "salesforce/console/connection.html",
@@ -138,6 +138,14 @@ def console_validate(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def console_validate_all(request: HttpRequest) -> HttpResponse:
+    running = console.validation_run_in_progress()
+    if running is not None:
+        messages.info(
+            request,
+            f"Validate all is already running ({running.done} of {running.total}); "
+            "its progress is below.",
+        )
+        return redirect(reverse("salesforce:console") + "#validate-all")
     run = console.validation_run_start(actor=request.user)
     messages.info(
         request, f"Validating all {run.total} connections in the background; progress below."

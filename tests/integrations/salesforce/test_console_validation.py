@@ -133,6 +133,11 @@ def test_validate_a_revoked_connection_marks_it_and_emails_the_owners_once(
     assert "invalid_grant" in connection.status_reason
     assert connection.last_validation_ok is False
     assert "Needs reconnect" in block(response, "connection-status")
+    # The owner sees it on the card too.
+    rita = Client()
+    rita.force_login(UserFactory(username="rita"))
+    card = rita.get("/sources/acme-roofing/integrations/salesforce/").content.decode()
+    assert "Needs reconnect" in card and "invalid_grant" in card
 
     # One email, to Rita, the owner of Acme Roofing, saying what to do.
     [email] = mail.outbox
@@ -213,6 +218,20 @@ def test_validate_all_counts_every_connection_once(
     assert (action.actor, action.detail) == (staff, {"run_id": run.pk, "total": 3})
     # Nothing is left to fan out for a finished run.
     assert validation_run_fan_out(run_id=run.pk) == 0
+
+
+@pytest.mark.django_db
+def test_a_second_click_while_a_run_is_under_way_starts_no_second_run(
+    staff_client: Client, three_connections: dict, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    with django_capture_on_commit_callbacks(execute=False):
+        staff_client.post(f"{CONSOLE}validate-all/")
+        response = staff_client.post(f"{CONSOLE}validate-all/", follow=True)
+    assert "Validate all is already running (0 of 3); its progress is below." in messages_of(
+        response
+    )
+    assert ValidationRun.objects.count() == 1
+    assert StaffAction.objects.filter(action=StaffActionKind.VALIDATED_ALL).count() == 1
 
 
 @pytest.mark.django_db

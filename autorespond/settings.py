@@ -120,6 +120,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": _broker_folder,
         "data_folder_out": _broker_folder,
         "processed_folder": _broker_folder,
+        "control_folder": str(VAR_DIR / "broker" / "control"),
     }
     if CELERY_BROKER_URL.startswith("filesystem")
     else {

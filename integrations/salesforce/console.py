@@ -210,10 +210,13 @@ def console_connections(
         connections = connections.filter(last_validation_ok=False)
     elif status == "failed_syncs":
         tree = tree or SourceTree()
-        failing_sources = InquirySync.objects.filter(status=SyncStatus.FAILED).values_list(
-            "inquiry__source_id", flat=True
+        failing_sources = (
+            InquirySync.objects.filter(status=SyncStatus.FAILED)
+            .order_by()
+            .values_list("inquiry__source_id", flat=True)
+            .distinct()
         )
-        owners = {tree.owner_of(pk) for pk in set(failing_sources)}
+        owners = {tree.owner_of(pk) for pk in failing_sources}
         connections = connections.filter(source_id__in=owners)
     query = query.strip()
     if query:

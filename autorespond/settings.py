@@ -166,6 +166,9 @@ SALESFORCE_HTTP_TIMEOUT = env.float("SALESFORCE_HTTP_TIMEOUT", default=30.0)
 # run adds its loopback host here.
 SALESFORCE_EXTRA_LOGIN_HOSTS = env.list("SALESFORCE_EXTRA_LOGIN_HOSTS", default=[])
 
+# Where the service is served (e.g. https://leadsync.example.com), for links in emails.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Auto-Respond <noreply@localhost>")
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",

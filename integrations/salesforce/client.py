@@ -143,7 +143,9 @@ class SalesforceClient:
         self.session = session or salesforce_http_session()
         #: Calls made to the org's APIs (REST and SOAP) by this client, refused ones included.
         self.api_calls = 0
-        self._soap_usage: tuple[int, int] | None = None
+        # The org's (used, limit) daily API requests, as the latest response reported them.
+        self._latest_usage: tuple[int, int] | None = None
+        self.session.hooks["response"].append(self._on_response)
         self._sf = self._build_rest()
 
     def __repr__(self) -> str:
@@ -210,25 +212,28 @@ class SalesforceClient:
 
         return self._call(run)
 
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: note the org's API usage from every REST response. (simple-salesforce
+        keeps it per SFType object for sobject calls, so reading `sf.api_usage` misses those.)"""
+        match = _API_USAGE.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self._latest_usage = (int(match.group(1)), int(match.group(2)))
+
     def _remember_api_usage(self) -> None:
-        usage = self._last_api_usage()
+        usage = self._latest_usage
         if usage is None or usage == (
             self.connection.api_usage_used,
             self.connection.api_usage_max,
         ):
             return
         used, limit = usage
+        now = timezone.now()
         self.connection.api_usage_used, self.connection.api_usage_max = used, limit
-        self.connection.api_usage_updated_at = timezone.now()
+        self.connection.api_usage_updated_at = now
         if self.connection.pk:
             SalesforceConnection.objects.filter(pk=self.connection.pk).update(
-                api_usage_used=used, api_usage_max=limit, api_usage_updated_at=timezone.now()
+                api_usage_used=used, api_usage_max=limit, api_usage_updated_at=now
             )
-
-    def _last_api_usage(self) -> tuple[int, int] | None:
-        usage = self._sf.api_usage.get("api-usage") if self._sf.api_usage else None
-        rest = (usage.used, usage.total) if usage is not None else None
-        return self._soap_usage or rest
 
     def data_path(self, path: str) -> str:
         """The absolute REST path of `path`, as Composite subrequests need it."""
@@ -386,7 +391,7 @@ class SalesforceClient:
                 return getattr(soap, operation)(records, headers)
             finally:
                 if soap.last_api_usage is not None:
-                    self._soap_usage = soap.last_api_usage
+                    self._latest_usage = soap.last_api_usage
 
         return self._call(run)
 

@@ -106,8 +106,21 @@ def test_expired_token_is_refreshed_once_and_the_call_retried(sf, control, org, 
     assert connection.token_refreshed_at is not None
 
 
-def test_api_usage_is_kept_on_the_connection(sf, connection, control, org):
-    sf.query("SELECT Id FROM Contact LIMIT 1")
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda sf: sf.query("SELECT Id FROM Contact LIMIT 1"),
+        lambda sf: sf.describe("Lead"),
+        lambda sf: sf.create("Lead", dict(LEAD), headers=NO_HEADERS),
+        lambda sf: sf.create(
+            "Lead", dict(LEAD), headers=parse_header_options("MruHeader,updateMru,false")
+        ),
+    ],
+    ids=["query", "describe", "rest-create", "soap-create"],
+)
+def test_api_usage_is_kept_on_the_connection(sf, connection, control, org, call):
+    """Sforce-Limit-Info (REST) and LimitInfoHeader (SOAP) reach the connection row."""
+    call(sf)
     connection.refresh_from_db()
     usage = control.api_usage(org["org_id"])
     assert (connection.api_usage_used, connection.api_usage_max) == (usage["used"], usage["max"])

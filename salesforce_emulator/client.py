@@ -88,6 +88,16 @@ class EmulatorControl:
     def add_user(self, org_id: str, username: str, **fields: Any) -> dict[str, Any]:
         return self._call("POST", f"/orgs/{org_id}/users", {"username": username, **fields})
 
+    def set_user_permissions(
+        self, org_id: str, user_id: str, *, cannot_create: list[str]
+    ) -> dict[str, Any]:
+        """Set the objects a user's profile may not create (replaces the earlier list; [] gives
+        every permission back). Describe then says createable false for them, and REST, SOAP,
+        composite and collection creates fail with CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY."""
+        return self._call(
+            "PUT", f"/orgs/{org_id}/users/{user_id}/permissions", {"cannot_create": cannot_create}
+        )
+
     def add_queue(
         self,
         org_id: str,

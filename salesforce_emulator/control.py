@@ -44,6 +44,11 @@ _URLS = Map(
         Rule("/_emulator/orgs/<org_id>", endpoint="org", methods=["GET"]),
         Rule("/_emulator/orgs/<org_id>/settings", endpoint="org_settings", methods=["PATCH"]),
         Rule("/_emulator/orgs/<org_id>/users", endpoint="add_user", methods=["POST"]),
+        Rule(
+            "/_emulator/orgs/<org_id>/users/<user_id>/permissions",
+            endpoint="user_permissions",
+            methods=["PUT"],
+        ),
         Rule("/_emulator/orgs/<org_id>/queues", endpoint="add_queue", methods=["POST"]),
         Rule(
             "/_emulator/orgs/<org_id>/assignment-rules",
@@ -198,6 +203,11 @@ def _dispatch(
     if endpoint == "add_user":
         user = org.add_user(**body)
         return _json(asdict(user) | {"name": user.name}, 201)
+    if endpoint == "user_permissions":
+        user = org.set_user_permissions(
+            values["user_id"], cannot_create=body.get("cannot_create", [])
+        )
+        return _json(asdict(user) | {"name": user.name})
     if endpoint == "add_queue":
         queue = org.add_queue(**body)
         return _json(asdict(queue), 201)

@@ -51,6 +51,17 @@ ASSIGNMENT_NOTIFICATION_SUBJECTS = {
 API_SCOPES = frozenset({"api", "full"})
 # UNCONFIRMED (SALESFORCE.md table): UNABLE_TO_LOCK_ROW is a 400 in REST captures.
 UNABLE_TO_LOCK_ROW_STATUS = 400
+# Object permissions: a create by a user whose profile lacks "Create" on the object. Public
+# reports of real orgs show REST answering 400 CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY with "entity
+# type cannot be inserted: Contact", and the same text from the SOAP API for a custom object after
+# its create permission was revoked. UNCONFIRMED: no Salesforce documentation states it.
+NO_CREATE_PERMISSION_STATUS = 400
+NO_CREATE_PERMISSION_CODE = "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+NO_CREATE_PERMISSION_MESSAGE = "entity type cannot be inserted: {label}"
+# UNCONFIRMED: requests to the OAuth token and revoke endpoints are not counted as API requests.
+# Salesforce's allocation page scopes the daily allocation to the SOAP and REST APIs, and token
+# responses carry no Sforce-Limit-Info header; no page says so outright.
+OAUTH_CALLS_COUNT_AGAINST_API_LIMIT = False
 # Memory bounds for long benchmark runs: the oldest call-log entries and query locators go first.
 MAX_CALL_LOG_ENTRIES = 20000
 MAX_QUERY_CURSORS = 200
@@ -171,6 +182,8 @@ class User:
     last_name: str
     email: str
     active: bool = True
+    # Objects this user's profile may not create (an admin took away the "Create" permission).
+    cannot_create: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -488,6 +501,7 @@ class Org:
         last_name: str = "User",
         email: str | None = None,
         active: bool = True,
+        cannot_create: Iterable[str] = (),
     ) -> User:
         with self.lock:
             if self.state.find_user_by_username(username):
@@ -502,6 +516,8 @@ class Org:
                 active=active,
             )
             self.users[user.id] = user
+            if cannot_create:
+                self.set_user_permissions(user.id, cannot_create=cannot_create)
             return user
 
     def add_queue(
@@ -532,6 +548,28 @@ class Org:
     def admin(self) -> User:
         """The org's first user: default owner, and who an auto-approved login signs in as."""
         return next(iter(self.users.values()))
+
+    def set_user_permissions(self, user_id: str, *, cannot_create: Iterable[str]) -> User:
+        """Replace the list of objects a user may not create (their profile's object
+        permissions); describe then says ``createable: false`` and API creates are refused."""
+        with self.lock:
+            user = self.users.get(to_18(user_id) if is_valid_id(user_id) else user_id)
+            if user is None:
+                raise KeyError(user_id)
+            names = []
+            for sobject in cannot_create:
+                definition = schema.sobject_def(sobject)
+                if definition is None or not definition.writable:
+                    raise ValueError(f"{sobject} is not an object users create")
+                names.append(definition.name)
+            user.cannot_create = sorted(set(names))
+            return user
+
+    def can_create(self, user_id: str | None, sobject: str) -> bool:
+        """Whether the user may create records of the object (no user: a seed, always)."""
+        with self.lock:
+            user = self.users.get(user_id or "")
+            return user is None or sobject not in user.cannot_create
 
     # ---------------------------------------------------------------- rules
 
@@ -738,6 +776,13 @@ class Org:
         """Insert a record as the API would: validate, check duplicates, assign, send emails."""
         with self.lock:
             definition = self._writable(sobject, "create")
+            if not self.can_create(options.user_id, definition.name):
+                # Checked before any field: without the object permission nothing else matters.
+                raise SalesforceError(
+                    NO_CREATE_PERMISSION_STATUS,
+                    NO_CREATE_PERMISSION_CODE,
+                    NO_CREATE_PERMISSION_MESSAGE.format(label=definition.label),
+                )
             values = self._validate(definition, fields, options, creating=True)
             missing = [
                 f.name for f in definition.fields if f.required and values.get(f.name) in (None, "")
@@ -1517,6 +1562,61 @@ class EmulatorState:
 
     # ---------------------------------------------------------------- calls
 
+    def _append_call(self, org: Org | None, entry: dict[str, Any]) -> None:
+        """Add an entry to the org's call log (or to the unmatched calls), oldest trimmed."""
+        log = org.calls if org is not None else self.unmatched_calls
+        log.append(entry)
+        if len(log) > MAX_CALL_LOG_ENTRIES:
+            del log[: len(log) - MAX_CALL_LOG_ENTRIES]
+
+    def log_oauth_call(
+        self,
+        *,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        org_id: str | None,
+        user_id: str | None,
+        grant_type: str | None,
+        client_auth: str | None,
+        status: int,
+        error: str | None,
+        duration_ms: float,
+    ) -> None:
+        """Record a token or revoke request in the call log of the org it concerns.
+
+        ``api`` is "oauth", so filters on "rest"/"soap" skip it; it is not counted against the
+        daily API requests (OAUTH_CALLS_COUNT_AGAINST_API_LIMIT). No token, code, verifier or
+        secret is kept: only the grant type, how the client authenticated, and the outcome.
+        """
+        logged = {name: headers[name] for name in LOGGED_HEADERS if headers.get(name) is not None}
+        authorization = headers.get("Authorization")
+        logged["Authorization"] = (
+            f"{authorization.partition(' ')[0]} <redacted>" if authorization else None
+        )
+        entry: dict[str, Any] = {
+            "id": secrets.token_hex(6),
+            "time": sf_datetime(),
+            "api": "oauth",
+            "method": method.upper(),
+            "path": path,  # never the query string: it may carry the token being revoked
+            "headers": logged,
+            "status": status,
+            "error": error,
+            "fault": None,
+            "org_id": org_id,
+            "user_id": user_id,
+            "grant_type": grant_type,
+            "client_auth": client_auth,
+            "duration_ms": duration_ms,
+        }
+        with self.lock:
+            org = self.orgs.get(org_id or "")
+            if org is not None and OAUTH_CALLS_COUNT_AGAINST_API_LIMIT:
+                org._roll_day()
+                org.api_used += 1
+            self._append_call(org, entry)
+
     def begin_call(
         self,
         *,
@@ -1554,14 +1654,12 @@ class EmulatorState:
                 access = self.authenticate(access_token)
             except SalesforceError as exc:
                 entry.update(status=exc.status_code, error=exc.error_code, org_id=None)
-                (org.calls if org else self.unmatched_calls).append(entry)
+                self._append_call(org, entry)
                 raise
             org = self.orgs[access.org_id]
             user = org.users[access.user_id]
             entry.update(org_id=org.id, user_id=user.id)
-            org.calls.append(entry)
-            if len(org.calls) > MAX_CALL_LOG_ENTRIES:
-                del org.calls[: len(org.calls) - MAX_CALL_LOG_ENTRIES]
+            self._append_call(org, entry)
             org._roll_day()
             if org.api_used >= org.daily_api_limit:
                 entry.update(status=403, error="REQUEST_LIMIT_EXCEEDED")

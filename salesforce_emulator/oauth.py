@@ -5,6 +5,9 @@ and Deny, or an immediate redirect when the org has auto_approve on), POST /serv
 (authorization_code with PKCE S256, refresh_token), POST /services/oauth2/revoke,
 GET /services/oauth2/userinfo and the identity URL GET /id/<orgId>/<userId>.
 
+Token and revoke requests appear in the call log of the org they concern with ``api`` "oauth"
+(grant type, client authentication method, status, error), and are not counted as API requests.
+
 Token responses carry no ``expires_in``; ``issued_at`` is in milliseconds and ``signature`` is
 Base64(HMAC-SHA256(client_secret, id + issued_at)). Tokens are never logged.
 """
@@ -240,7 +243,57 @@ class LoginHost:
             return request.authorization.username or "", request.authorization.password
         return request.form.get("client_id", ""), request.form.get("client_secret")
 
+    def _client_auth(self, request: Request) -> str:
+        """How the client authenticated, in RFC 7591 terms (never the secret itself)."""
+        if request.authorization and request.authorization.type == "basic":
+            return "client_secret_basic"
+        return "client_secret_post" if request.form.get("client_secret") else "none"
+
+    def _concerns(self, request: Request) -> tuple[str | None, str | None]:
+        """(org id, user id) a token or revoke request is about, from the code or token sent."""
+        with self.state.lock:
+            form = request.form
+            grant: Any = None
+            if request.path.rstrip("/") == "/services/oauth2/revoke":
+                token = form.get("token") or request.args.get("token") or ""
+                grant = self.state.refresh_tokens.get(token) or self.state.access_tokens.get(token)
+            elif form.get("grant_type") == "authorization_code":
+                grant = self.state.auth_codes.get(form.get("code", ""))
+            elif form.get("grant_type") == "refresh_token":
+                grant = self.state.refresh_tokens.get(form.get("refresh_token", ""))
+            return (grant.org_id, grant.user_id) if grant is not None else (None, None)
+
+    def _logged(self, request: Request, handler: Any) -> Response:
+        """Run a token-endpoint handler and record the request in the org's call log."""
+        started = time.monotonic()
+        org_id, user_id = self._concerns(request)
+        response: Response = handler(request)
+        error = None
+        if response.status_code >= 400:
+            try:
+                error = json.loads(response.get_data(as_text=True)).get("error")
+            except ValueError:
+                error = None
+        is_token = request.path.rstrip("/") == "/services/oauth2/token"
+        grant_type = (request.form.get("grant_type") or "")[:40] if is_token else ""
+        self.state.log_oauth_call(
+            method=request.method,
+            path=request.path,
+            headers=request.headers,
+            org_id=org_id,
+            user_id=user_id,
+            grant_type=grant_type or None,
+            client_auth=self._client_auth(request) if is_token else None,
+            status=response.status_code,
+            error=error,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return response
+
     def token(self, request: Request) -> Response:
+        return self._logged(request, self._token)
+
+    def _token(self, request: Request) -> Response:
         client_id, client_secret = self._client_credentials(request)
         grant = request.form.get("grant_type")
         with self.state.lock:
@@ -358,6 +411,9 @@ class LoginHost:
     # ------------------------------------------------------------------ revoke
 
     def revoke(self, request: Request) -> Response:
+        return self._logged(request, self._revoke)
+
+    def _revoke(self, request: Request) -> Response:
         token = request.form.get("token") or request.args.get("token") or ""
         with self.state.lock:
             refresh = self.state.refresh_tokens.get(token)

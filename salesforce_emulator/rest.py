@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 from werkzeug import Request, Response
@@ -216,6 +216,17 @@ def _resources(version: str) -> dict[str, str]:
     }
 
 
+def _describe_for(ctx: CallContext, definition: schema.SObjectDef, version: str) -> dict[str, Any]:
+    """describe() as the calling user sees it: an object their profile may not create says
+    ``createable: false``, and so do its fields (UNCONFIRMED for the fields)."""
+    described = schema.describe(definition, version)
+    if not ctx.org.can_create(ctx.user.id, definition.name):
+        described["createable"] = False
+        for described_field in cast(list[dict[str, Any]], described["fields"]):
+            described_field["createable"] = False
+    return described
+
+
 def _sobject_def(name: str) -> schema.SObjectDef:
     definition = schema.sobject_def(name)
     if definition is None:
@@ -242,7 +253,7 @@ def _sobjects(
             "sobjects": [
                 {
                     key: value
-                    for key, value in schema.describe(d, version).items()
+                    for key, value in _describe_for(ctx, d, version).items()
                     if key not in ("fields",)
                 }
                 for d in schema.SOBJECTS.values()
@@ -252,7 +263,7 @@ def _sobjects(
     if len(parts) == 1:
         allow("GET", "POST")
         if method == "GET":
-            described = schema.describe(definition, version)
+            described = _describe_for(ctx, definition, version)
             return 200, {
                 "objectDescribe": {k: v for k, v in described.items() if k != "fields"},
                 "recentItems": [],
@@ -267,7 +278,7 @@ def _sobjects(
         return 201, {"id": new_id_, "success": True, "errors": []}
     if parts[1] == "describe" and len(parts) == 2:
         allow("GET")
-        return 200, schema.describe(definition, version)
+        return 200, _describe_for(ctx, definition, version)
     if len(parts) != 2:
         raise not_found()
     record_id = parts[1]

@@ -359,3 +359,73 @@ def test_sandbox_org_authorizes_on_the_sandbox_host_only(
     page = requests.get(url, allow_redirects=False, timeout=10)
     assert page.status_code == 200
     assert sandbox["users"][0]["username"] not in page.text
+
+
+# --------------------------------------------------------------------------- call log
+
+
+def _oauth_calls(control: EmulatorControl, org_id: str) -> list[dict[str, Any]]:
+    return [c for c in control.calls(org_id) if c["api"] == "oauth"]
+
+
+def test_token_requests_are_in_the_orgs_call_log_without_secrets_and_uncounted(
+    sf_emulator: EmulatorServer, emulator_org: dict[str, Any], emulator_control: EmulatorControl
+) -> None:
+    """Token and revoke requests are logged with api "oauth": grant type, client auth method and
+    outcome, never a token, code or secret; they are not API requests (UNCONFIRMED: see
+    OAUTH_CALLS_COUNT_AGAINST_API_LIMIT)."""
+    org_id = emulator_org["org_id"]
+    token = connect(sf_emulator, emulator_org, auth_method="client_secret_basic")
+    refreshed = _post_token(
+        sf_emulator, emulator_org, grant_type="refresh_token", refresh_token=token["refresh_token"]
+    )
+    revoke_url = f"{sf_emulator.login_url}/services/oauth2/revoke"
+    # GET with the token in the query string: the logged path must not carry it.
+    revoked = requests.get(revoke_url, params={"token": token["refresh_token"]}, timeout=10)
+    again = _post_token(
+        sf_emulator, emulator_org, grant_type="refresh_token", refresh_token=token["refresh_token"]
+    )
+
+    assert (refreshed.status_code, revoked.status_code, again.status_code) == (200, 200, 400)
+    calls = _oauth_calls(emulator_control, org_id)
+    user_id = emulator_org["users"][0]["id"]
+    assert [
+        (c["method"], c["path"], c["grant_type"], c["client_auth"], c["status"], c["error"])
+        for c in calls
+    ] == [
+        ("POST", "/services/oauth2/token", "authorization_code", "client_secret_basic", 200, None),
+        ("POST", "/services/oauth2/token", "refresh_token", "client_secret_post", 200, None),
+        ("GET", "/services/oauth2/revoke", None, None, 200, None),
+        ("POST", "/services/oauth2/token", "refresh_token", "client_secret_post", 400,
+         "invalid_grant"),
+    ]  # fmt: skip
+    assert {(c["org_id"], c["user_id"]) for c in calls} == {(org_id, user_id)}
+    assert calls[0]["headers"]["Authorization"] == "Basic <redacted>"
+    logged = repr(emulator_control.calls(org_id))
+    for secret in (
+        token["access_token"],
+        token["refresh_token"],
+        refreshed.json()["access_token"],
+        emulator_org["client_secret"],
+    ):
+        assert secret not in logged
+    assert emulator_control.api_usage(org_id)["used"] == 0
+
+
+def test_token_requests_for_no_known_org_are_kept_apart(
+    sf_emulator: EmulatorServer, emulator_org: dict[str, Any], emulator_control: EmulatorControl
+) -> None:
+    """A request whose code or token belongs to no org is not put in any org's log."""
+    answer = _post_token(
+        sf_emulator, emulator_org, grant_type="refresh_token", refresh_token="5Aep861unknown"
+    )
+
+    assert answer.status_code == 400
+    assert _oauth_calls(emulator_control, emulator_org["org_id"]) == []
+    (unmatched,) = sf_emulator.state.unmatched_calls
+    assert (unmatched["api"], unmatched["error"], unmatched["org_id"]) == (
+        "oauth",
+        "invalid_grant",
+        None,
+    )
+    assert "5Aep861unknown" not in repr(unmatched)

@@ -813,7 +813,11 @@ def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
     """
     if _take_lease(inquiry_id) is None:
         return None
-    sync = InquirySync.objects.select_related("inquiry__source").get(inquiry_id=inquiry_id)
+    sync = (
+        InquirySync.objects.select_related("inquiry__source").filter(inquiry_id=inquiry_id).first()
+    )
+    if sync is None:  # the inquiry was deleted meanwhile
+        return None
     version = sync.requested_version
     started = timezone.now()
     attempt_number = sync.attempt_count + 1

@@ -62,6 +62,8 @@ class EmulatorControl:
     ) -> dict[str, Any]:
         """A new org; returns org_id, users, queues, client_id, client_secret, callback_urls.
 
+        ``users``: [{"username", "first_name", "last_name", "email", "active", "cannot_create"}].
+
         ``settings``: daily_api_limit, daily_email_limit, refresh_token_rotation, auto_approve,
         session_timeout_seconds, default_lead_status.
         """
@@ -216,6 +218,9 @@ class EmulatorControl:
         return self._call("GET", f"/orgs/{org_id}/emails")
 
     def calls(self, org_id: str) -> list[dict[str, Any]]:
+        """The org's call log, oldest first. ``api`` is "rest", "soap" or "oauth" (token and
+        revoke requests: ``grant_type``, ``client_auth``, ``status``, ``error``; not counted as
+        API requests). Filter on ``api`` to count only the data API's calls."""
         return self._call("GET", f"/orgs/{org_id}/calls")
 
     def api_usage(self, org_id: str) -> dict[str, int]:

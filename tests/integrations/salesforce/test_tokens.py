@@ -170,6 +170,11 @@ def test_concurrent_refreshes_call_salesforce_once(
     assert stored.status == ConnectionStatus.CONNECTED
     refresh = [t for t, r in emulator.state.refresh_tokens.items() if not r.revoked]
     assert refresh == [stored.refresh_token]
+    # Salesforce's side of the story: its log shows one refresh among eight refused calls.
+    calls = control.calls(org["org_id"])
+    refreshes = [c for c in calls if c["api"] == "oauth" and c["grant_type"] == "refresh_token"]
+    assert [(c["status"], c["error"]) for c in refreshes] == [(200, None)]
+    assert [c["error"] for c in calls if c["status"] == 401] == ["INVALID_SESSION_ID"] * workers
 
 
 @pytest.mark.django_db

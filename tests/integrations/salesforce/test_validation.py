@@ -7,10 +7,14 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from integrations.salesforce.client import SalesforceClient
+from integrations.salesforce.errors import SalesforceValidationError, error_from_code
+from integrations.salesforce.headers import SoapHeaders
 from integrations.salesforce.models import (
     ConnectionStatus,
     SalesforceConnection,
     SalesforceSettings,
+    SyncStatus,
 )
 from integrations.salesforce.validation import (
     ACTION_LIMIT,
@@ -26,6 +30,7 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     org,
     sf_settings,
 )
+from tests.integrations.salesforce.sync_support import PERSON, enable, send
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +184,103 @@ def test_a_successful_validation_is_shown_on_the_card(
 
 def test_validate_needs_post(owner_client: Client, business: Any) -> None:
     assert owner_client.get(validate_url(business)).status_code == 405
+
+
+# --------------------------------------------------------------------------- object permissions
+
+# What the emulator answers, as real orgs do, for a create without the object's Create permission.
+NO_CREATE_CODE = "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+NO_CREATE_MESSAGE = "entity type cannot be inserted: Lead"
+
+
+def deny_create(control: Any, org: dict[str, Any], *sobjects: str) -> None:
+    """An admin takes the Create permission on `sobjects` away from the connected user."""
+    control.set_user_permissions(org["org_id"], org["users"][0]["id"], cannot_create=list(sobjects))
+
+
+def test_a_user_who_cannot_create_leads_fails_validation_and_is_told_to_ask_an_admin(
+    connected: SalesforceConnection,
+    control: Any,
+    org: dict[str, Any],
+    owner_client: Client,
+    business: Any,
+) -> None:
+    deny_create(control, org, "Lead")
+
+    response = owner_client.post(validate_url(business), follow=True)
+
+    username = org["users"][0]["username"]
+    expected = (
+        f"The connected Salesforce user {username} cannot create Leads. "
+        f"Ask a Salesforce admin to give {username} the “Create” permission on Leads "
+        "(in their profile or a permission set), or reconnect as a user who has it."
+    )
+    assert f"Validation failed: {expected}" in response.content.decode()
+    stored = SalesforceConnection.objects.get(pk=connected.pk)
+    assert stored.last_validation_ok is False
+    assert stored.last_validation_message == expected
+    # A missing permission is not a broken connection: no reconnect is asked for.
+    assert stored.status == ConnectionStatus.CONNECTED
+    assert "Needs reconnect" not in owner_client.get(card_url(business)).content.decode()
+
+
+def test_the_same_user_passes_when_the_source_creates_contacts(
+    connected: SalesforceConnection, control: Any, org: dict[str, Any], business: Any
+) -> None:
+    deny_create(control, org, "Lead")
+    SalesforceSettings.objects.create(source=business, record_type="Contact")
+
+    result = connection_validate(connection=connected)
+
+    username = org["users"][0]["username"]
+    assert result.ok
+    assert result.message == f"Connected as {username}, who can create Contacts."
+    assert SalesforceConnection.objects.get(pk=connected.pk).last_validation_ok is True
+
+
+def test_a_contact_source_fails_when_contacts_are_the_object_denied(
+    connected: SalesforceConnection, control: Any, org: dict[str, Any], business: Any
+) -> None:
+    deny_create(control, org, "Contact")
+    SalesforceSettings.objects.create(source=business, record_type="Contact")
+
+    result = connection_validate(connection=connected)
+
+    assert not result.ok
+    assert result.reason.endswith("cannot create Contacts.")
+    assert "“Create” permission on Contacts" in result.action
+
+
+def test_a_create_without_the_permission_is_a_validation_error_not_an_auth_error(
+    connected: SalesforceConnection, control: Any, org: dict[str, Any]
+) -> None:
+    """The sync must fail the inquiry with Salesforce's code, not ask for a reconnect."""
+    deny_create(control, org, "Lead")
+
+    with pytest.raises(SalesforceValidationError) as refused:
+        SalesforceClient(connected).create(
+            "Lead", {"LastName": "Lee", "Company": "Lee Bakery"}, headers=SoapHeaders()
+        )
+
+    assert (refused.value.error_code, refused.value.message) == (NO_CREATE_CODE, NO_CREATE_MESSAGE)
+    assert type(error_from_code(NO_CREATE_CODE, NO_CREATE_MESSAGE, status=400)) is (
+        SalesforceValidationError
+    )
+    assert control.records(org["org_id"], "Lead") == []
+
+
+def test_the_sync_of_an_inquiry_fails_with_salesforces_code_and_keeps_the_connection(
+    connected: SalesforceConnection, control: Any, org: dict[str, Any], business: Any
+) -> None:
+    deny_create(control, org, "Lead")
+    enable(business)
+
+    sync = send(business, **PERSON)
+
+    assert sync.status == SyncStatus.FAILED
+    assert (sync.error_code, sync.error_message) == (NO_CREATE_CODE, NO_CREATE_MESSAGE)
+    attempt = sync.attempts.get()
+    assert (attempt.outcome, attempt.error_code) == (SyncStatus.FAILED, NO_CREATE_CODE)
+    assert sync.due_at is None  # not retried: the same data would fail the same way
+    assert control.records(org["org_id"], "Lead") == []
+    assert SalesforceConnection.objects.get(pk=connected.pk).status == ConnectionStatus.CONNECTED

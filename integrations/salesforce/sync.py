@@ -751,7 +751,7 @@ def _attempt(sync: InquirySync) -> AttemptResult:
 def _connection_needs_reconnect(connection: SalesforceConnection, error: SalesforceError) -> None:
     """Stop every sync of this connection until the owner reconnects (a refused refresh has
     already said so; other auth errors, such as an API-disabled org, are marked here)."""
-    from integrations.salesforce.tokens import connection_mark_needs_reconnect
+    from integrations.salesforce.connections import connection_mark_needs_reconnect
 
     if isinstance(error, SalesforceReconnectRequired):
         return

@@ -33,8 +33,9 @@ def connection(business: Source, owner) -> SalesforceConnection:  # type: ignore
 
 @pytest.mark.django_db
 def test_the_first_failure_marks_needs_reconnect_and_emails_the_owner_once(
-    connection: SalesforceConnection, django_capture_on_commit_callbacks
+    connection: SalesforceConnection, django_capture_on_commit_callbacks, settings
 ) -> None:  # type: ignore[no-untyped-def]
+    settings.SITE_URL = ""  # relative links; the absolute form is tested below
     with django_capture_on_commit_callbacks(execute=True):
         assert connection_mark_needs_reconnect(connection=connection, reason=REASON) is True
     stored = SalesforceConnection.objects.get(pk=connection.pk)

@@ -3,7 +3,6 @@ hosts it may safely send them to, and keys to encrypt the tokens it receives."""
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,14 +11,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, register
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+from integrations.salesforce.oauth import is_loopback_host
 
 
 @register()
@@ -41,7 +33,7 @@ def check_salesforce_configuration(app_configs: Any = None, **kwargs: Any) -> li
         # The client secret and refresh tokens are sent there: https, except to a local emulator.
         if not parts.hostname or (
             parts.scheme != "https"
-            and not (parts.scheme == "http" and _is_loopback(parts.hostname))
+            and not (parts.scheme == "http" and is_loopback_host(parts.hostname))
         ):
             errors.append(
                 Error(

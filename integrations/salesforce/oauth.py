@@ -135,7 +135,8 @@ class PendingFlow:
 # --- Where to sign in -------------------------------------------------------------------------
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether a login host is this machine (the local emulator), where plain http is fine."""
     if host == "localhost":
         return True
     try:
@@ -163,7 +164,7 @@ def extra_login_urls() -> dict[str, str]:
             continue
         if "://" not in entry:
             host = urlsplit(f"//{entry}").hostname or ""
-            entry = f"{'http' if _is_loopback(host) else 'https'}://{entry}"
+            entry = f"{'http' if is_loopback_host(host) else 'https'}://{entry}"
         urls[urlsplit(entry).netloc] = _base_url(entry)
     return urls
 

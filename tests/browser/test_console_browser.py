@@ -20,7 +20,6 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     control,
     create_org,
     emulator,
-    oauth_emulator_server,
     sf_settings,
 )
 from tests.salesforce_emulator.conftest import sf_emulator_server  # noqa: F401  (fixture)

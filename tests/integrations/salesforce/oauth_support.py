@@ -25,12 +25,6 @@ from salesforce_emulator import EmulatorControl, EmulatorServer
 TESTSERVER_CALLBACK = "http://testserver/integrations/salesforce/callback/"
 
 
-@pytest.fixture(scope="session")
-def oauth_emulator_server(sf_emulator_server: EmulatorServer) -> EmulatorServer:
-    """The same server under the name older test modules import."""
-    return sf_emulator_server
-
-
 @pytest.fixture
 def emulator(sf_emulator_server: EmulatorServer) -> EmulatorServer:
     """The session's running emulator (from the package conftest), emptied for this test."""

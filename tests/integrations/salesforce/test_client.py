@@ -23,7 +23,6 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     connect_through_emulator,
     control,
     emulator,
-    oauth_emulator_server,
     org,
     sf_settings,
 )

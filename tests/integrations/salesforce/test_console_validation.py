@@ -42,7 +42,6 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     control,
     create_org,
     emulator,
-    oauth_emulator_server,
     sf_settings,
 )
 

@@ -122,3 +122,13 @@ def send(source: Source, external_id: str = "inq-1", **data: Any) -> InquirySync
 
 def sync_of(inquiry: Inquiry) -> InquirySync:
     return InquirySync.objects.get(inquiry=inquiry)
+
+
+def leads(control: Any, org: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Leads in the emulator's org."""
+    return control.records(org["org_id"], "Lead")
+
+
+def contacts(control: Any, org: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Contacts in the emulator's org."""
+    return control.records(org["org_id"], "Contact")

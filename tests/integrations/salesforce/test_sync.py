@@ -7,8 +7,6 @@ HTTPS. Worker-level behaviour (Celery, Redis, killed workers) is in test_worker_
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from autorespond.models import Source
@@ -19,9 +17,11 @@ from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures
     PERSON,
     connect_source,
     connection,
+    contacts,
     control,
     emulator,
     enable,
+    leads,
     org,
     run,
     send,
@@ -30,14 +30,6 @@ from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def leads(control: Any, org: dict[str, Any]) -> list[dict[str, Any]]:
-    return control.records(org["org_id"], "Lead")
-
-
-def contacts(control: Any, org: dict[str, Any]) -> list[dict[str, Any]]:
-    return control.records(org["org_id"], "Contact")
 
 
 # --------------------------------------------------------------------------- the basic path

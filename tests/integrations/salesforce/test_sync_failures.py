@@ -32,6 +32,7 @@ from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures
     control,
     emulator,
     enable,
+    leads,
     org,
     run,
     send,
@@ -40,10 +41,6 @@ from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def leads(control: Any, org: dict[str, Any]) -> list[dict[str, Any]]:
-    return control.records(org["org_id"], "Lead")
 
 
 # --------------------------------------------------------------------------- backoff

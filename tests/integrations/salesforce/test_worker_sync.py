@@ -8,6 +8,7 @@ delays every inquiry but loses none; a change during a sync gets another pass.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -78,6 +79,35 @@ def worker_ready(start_worker, emulator, business, connection):  # type: ignore[
         return start_worker(worker_env(emulator, **extra), concurrency=concurrency)
 
     return start
+
+
+def test_an_inquiry_posted_to_the_api_becomes_a_lead(
+    worker_ready, business, control, org, client, api_key
+):  # type: ignore[no-untyped-def]
+    """The whole path: ingestion API → commit → Redis → worker → Salesforce → status via API."""
+    enable(business, send_job_description=True)
+    worker = worker_ready(concurrency=2)
+    body = {"id": "api-1", "source": business.slug, **PERSON}
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+    posted = client.post(
+        "/api/v1/inquiries", data=json.dumps(body), content_type="application/json", **auth
+    )
+    assert posted.status_code == 201
+
+    def synced() -> dict[str, Any] | None:
+        got = client.get(f"/api/v1/inquiries/{business.slug}/api-1", **auth).json()
+        return got if got["sync"]["status"] == "created" else None
+
+    status = wait_for(synced, 60, "the API to report the inquiry created", worker)["sync"]
+    (lead,) = control.records(org["org_id"], "Lead")
+    assert status["salesforce_object"] == "Lead"
+    assert status["salesforce_id"] == lead["Id"]
+    assert (lead["LastName"], lead["Company"], lead["Email"], lead["Description"]) == (
+        "Lee",
+        "Lee Bakery",
+        "ann@example.com",
+        "Leaking kitchen tap",
+    )
 
 
 def test_ten_concurrent_inquiries_from_one_person_make_one_record(

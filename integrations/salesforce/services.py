@@ -32,6 +32,7 @@ from integrations.salesforce.headers import (
     parse_header_options,
 )
 from integrations.salesforce.models import RecordType, SalesforceSettings
+from integrations.salesforce.sync import sync_resume_waiting_for_contact_info
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,9 @@ def salesforce_settings_update(
             setattr(row, name, value)
         row.full_clean(exclude=["source"])
         row.save()
+        if {"only_with_contact_info", "inherit_from_parent"} & set(changed):
+            # The contact-info gate may have opened for this source or those inheriting from it.
+            sync_resume_waiting_for_contact_info(source=source)
 
     logger.info(
         "salesforce settings of source %s changed by user %s: %s",

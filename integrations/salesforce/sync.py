@@ -51,7 +51,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_salesforce.format import format_soql
 
-from autorespond.models import Inquiry
+from autorespond.models import Inquiry, Source
+from autorespond.selectors import source_descendant_ids
 from integrations.salesforce.errors import (
     SalesforceAuthError,
     SalesforceDuplicatesDetected,
@@ -195,6 +196,22 @@ def sync_resume_waiting(*, connection: SalesforceConnection) -> int:
         if uses_connection[source.pk]:
             request_sync(inquiry=sync.inquiry)
             resumed += 1
+    return resumed
+
+
+def sync_resume_waiting_for_contact_info(*, source: Source) -> int:
+    """After a settings change of `source`: request again the syncs of `source`, and of the
+    sources below it, that wait for contact info, so that turning "Create customer only when
+    contact info is captured" off sends them now. Where the gate still applies, the sync just
+    records the wait again (no API call). Returns how many."""
+    source_ids = source_descendant_ids(root_ids=[source.pk])
+    waiting = InquirySync.objects.filter(
+        status=SyncStatus.WAITING_CONTACT_INFO, inquiry__source_id__in=source_ids
+    ).select_related("inquiry")
+    resumed = 0
+    for sync in waiting.iterator():
+        request_sync(inquiry=sync.inquiry)
+        resumed += 1
     return resumed
 
 

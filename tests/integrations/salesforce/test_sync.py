@@ -11,6 +11,7 @@ import pytest
 
 from autorespond.models import Source
 from integrations.salesforce.models import SalesforceSettings, SyncStatus
+from integrations.salesforce.services import salesforce_settings_update
 from integrations.salesforce.sync import sync_resume_waiting
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
@@ -134,6 +135,24 @@ def test_contact_info_gate_on_waits_until_a_phone_or_email_arrives(
     assert sync.status == SyncStatus.CREATED
     (lead,) = leads(control, org)
     assert lead["Phone"] == "(415) 555-1212"
+
+
+def test_turning_the_contact_info_gate_off_sends_the_inquiries_that_waited(
+    business, location, connection, control, org
+):  # type: ignore[no-untyped-def]
+    """An owner who turns the option off expects the waiting inquiries to go, including those
+    of a location that inherits the setting."""
+    enable(business, only_with_contact_info=True)
+    SalesforceSettings.objects.create(source=location, inherit_from_parent=True)
+    waiting = [send(business, first_name="Ann"), send(location, "inq-2", first_name="Bo")]
+    assert {s.status for s in waiting} == {SyncStatus.WAITING_CONTACT_INFO}
+
+    salesforce_settings_update(source=business, data={"only_with_contact_info": False}, user=None)
+    for sync in waiting:
+        sync.refresh_from_db()
+        assert sync.status == SyncStatus.PENDING and sync.due_at is not None
+        run(sync.inquiry)
+    assert sorted(lead["FirstName"] for lead in leads(control, org)) == ["Ann", "Bo"]
 
 
 def test_contact_info_gate_off_creates_at_first_contact_with_placeholders(

@@ -7,7 +7,6 @@ tests/integrations/salesforce/test_soap.py.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -603,9 +602,7 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 
 
 def test_billion_laughs_is_refused_not_expanded(world: World) -> None:
-    started = time.monotonic()
     answer = call(world.state, BILLION_LAUGHS.replace(b"TOKEN", world.token.encode()))
-    assert time.monotonic() - started < 1
     assert answer.status == 500
     assert answer.fault()["exceptionCode"] == "UNKNOWN_EXCEPTION"
     assert "DOCTYPE is disallowed" in answer.fault()["exceptionMessage"]

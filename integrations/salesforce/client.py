@@ -122,6 +122,21 @@ def _save_error_from_json(error: dict[str, Any]) -> SaveError:
     )
 
 
+def save_result_from_subrequest(item: dict[str, Any]) -> SaveResult:
+    """The per-record result of a Composite create/update subrequest (its `compositeResponse`
+    item): the new id, or the errors Salesforce gave (PROCESSING_HALTED for the subrequests an
+    allOrNone rollback stopped)."""
+    status = int(item.get("httpStatusCode") or 0)
+    body = item.get("body")
+    if 200 <= status < 300:
+        record_id = body.get("id") if isinstance(body, dict) else None
+        return SaveResult(record_id, True, [])
+    errors = [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
+    if not errors:
+        errors = [{"errorCode": f"HTTP_{status}", "message": f"HTTP {status}"}]
+    return SaveResult(None, False, [_save_error_from_json(e) for e in errors])
+
+
 def error_from_save_result(result: SaveResult) -> SalesforceError:
     """The typed error for a failed per-record result (SOAP or sObject Collections)."""
     first = result.errors[0] if result.errors else SaveError("UNKNOWN", "Salesforce gave no reason")
@@ -311,6 +326,25 @@ class SalesforceClient:
             "method": "GET",
             "url": self.data_path(f"search/?q={quote(sosl)}"),
             "referenceId": reference_id,
+        }
+
+    def create_subrequest(
+        self,
+        reference_id: str,
+        sobject: str,
+        fields: dict[str, Any],
+        *,
+        headers: SoapHeaders,
+        assign: bool = True,
+    ) -> dict[str, Any]:
+        """A Composite subrequest that creates one record, with the same REST headers as
+        `create` (fields may hold `@{ref.id}` references to earlier subrequests)."""
+        return {
+            "method": "POST",
+            "url": self.data_path(f"sobjects/{sobject}"),
+            "referenceId": reference_id,
+            "body": dict(fields),
+            "httpHeaders": self._rest_headers(headers, assign=assign),
         }
 
     # --- Writes -----------------------------------------------------------------------------

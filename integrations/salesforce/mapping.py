@@ -7,7 +7,11 @@ Decisions, with their reasons:
 
 * **Lead**: FirstName, LastName, Company, Email, Phone, Street, City, State, PostalCode,
   Description, LeadSource. **Contact**: the same person fields with the Mailing address
-  (MailingStreet, MailingCity, MailingState, MailingPostalCode); Contacts have no Company field.
+  (MailingStreet, MailingCity, MailingState, MailingPostalCode); Contacts have no Company field:
+  the company becomes the Contact's **Account** (`account_fields`: Name = the company, spaces
+  collapsed, cut to Account.Name's 255 characters). The sync finds that Account by Name or
+  creates it (see `integrations.salesforce.sync`); without a company a Contact has no Account
+  (a private contact, visible to its owner and admins only).
 * **Status is never sent.** On create, Salesforce fills Lead.Status with the org's default
   LeadStatus (the one marked IsDefault, SALESFORCE.md section 3); the values are the org admin's
   to define, so any hard-coded value could be wrong, or rejected by a restricted picklist. On
@@ -47,6 +51,7 @@ if TYPE_CHECKING:
 
 LEAD = "Lead"
 CONTACT = "Contact"
+ACCOUNT = "Account"
 
 #: Salesforce Web-to-Lead's own value for required fields the visitor did not fill in.
 PLACEHOLDER = "[not provided]"
@@ -79,6 +84,9 @@ FIELD_LENGTHS: dict[str, dict[str, int]] = {
         "Description": 32000,
     },
 }
+
+# Account.Name (SALESFORCE.md section 3 / the emulator's schema).
+ACCOUNT_NAME_LENGTH = 255
 
 # Required on create (REQUIRED_FIELD_MISSING otherwise), so they get the placeholder.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -215,3 +223,22 @@ def salesforce_fields(
             values[sf_field] = value[:limit]
             truncated.append(Truncation(sf_field, len(value), limit))
     return SalesforceFields(sobject=sobject, values=values, truncated=tuple(truncated))
+
+
+def account_name(company: str) -> str:
+    """The Account.Name for an inquiry's company, uncut: trimmed, inner whitespace collapsed (so
+    `Lee  Bakery` and `Lee Bakery` are one company); empty when there is no company."""
+    return " ".join((company or "").split())
+
+
+def account_fields(*, company: str) -> SalesforceFields:
+    """The fields of the Account created for a Contact's company: Name only, cut to 255
+    characters (the cut is reported like the person fields')."""
+    name = account_name(company)
+    if not name:
+        raise ValueError("an Account needs a company name")
+    truncated: tuple[Truncation, ...] = ()
+    if len(name) > ACCOUNT_NAME_LENGTH:
+        truncated = (Truncation("Account.Name", len(name), ACCOUNT_NAME_LENGTH),)
+        name = name[:ACCOUNT_NAME_LENGTH].rstrip()
+    return SalesforceFields(sobject=ACCOUNT, values={"Name": name}, truncated=truncated)

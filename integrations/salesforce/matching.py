@@ -34,11 +34,18 @@ How the look-up is done, and why:
 * Several inquiries are looked up together: up to `PERSONS_PER_QUERY` people share one query per
   object, and one Composite call carries up to `QUERIES_PER_COMPOSITE` queries (Salesforce allows
   five query subrequests per Composite call).
+
+Accounts (Contacts only, see `sync`): a Contact about to be created for an inquiry with a company
+belongs to the Account of that company. The Account is looked up **in the same Composite call**,
+in the fifth query slot, so it costs no API call of its own: `Name IN (...)` (SOQL `=`/`IN`
+ignore case), oldest first. Several Accounts with one name → the oldest (CreatedDate), then the
+lowest Id (`choose_account`). `account_key` is the company's lock and claim key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,6 +61,11 @@ if TYPE_CHECKING:
 
 PERSONS_PER_QUERY = 10
 QUERIES_PER_COMPOSITE = 4
+# Companies per Account query, and the rows it may return (oldest first).
+ACCOUNT_NAMES_PER_QUERY = 50
+ACCOUNT_ROWS = 200
+# SalesforcePerson.match_key's length.
+MAX_KEY_LENGTH = 300
 # More rows than one person plausibly has; a LIKE pattern's false positives are filtered later.
 ROWS_PER_PERSON = 20
 
@@ -294,20 +306,80 @@ def _raise_subrequest_error(item: dict[str, Any]) -> None:
     )
 
 
+def account_key(name: str) -> str:
+    """The claim and lock key of a company's Account: `account:<name, case-folded>` (SOQL `=`
+    ignores case, so `Lee Bakery` and `LEE BAKERY` are one Account). `name` is already
+    normalised by `mapping.account_name`; a name too long for the key column is hashed."""
+    key = f"account:{name.casefold()}"
+    if len(key) > MAX_KEY_LENGTH:
+        key = "account:sha256:" + hashlib.sha256(name.casefold().encode()).hexdigest()
+    return key
+
+
+def account_lookup_soql(names: Sequence[str], *, limit: int = ACCOUNT_ROWS) -> str:
+    """One SOQL query that finds the Accounts named like any of `names` (case-insensitively),
+    oldest first."""
+    return format_soql(
+        "SELECT Id, Name, CreatedDate FROM Account WHERE Name IN {} "
+        "ORDER BY CreatedDate ASC, Id ASC LIMIT {}",
+        sorted(names),
+        int(limit),
+    )
+
+
+def choose_account(name: str, records: Iterable[dict[str, Any]]) -> str | None:
+    """The Account a company `name` belongs to among `records`: the oldest by CreatedDate, then
+    the lowest Id (a stable choice when an org already has duplicate Accounts; the oldest is the
+    one people have been using longest). None when no record has that Name."""
+    wanted = name.casefold()
+    found = [
+        (parse_salesforce_datetime(r.get("CreatedDate") or ""), r["Id"])
+        for r in records
+        if (r.get("Name") or "").strip().casefold() == wanted
+    ]
+    return min(found)[1] if found else None
+
+
+@dataclass
+class Lookup:
+    """What one look-up found: the people's records and the companies' Accounts."""
+
+    candidates: list[Candidate] = field(default_factory=list)
+    #: account_key(name) -> the chosen Account Id, for the names that have an Account.
+    accounts: dict[str, str] = field(default_factory=dict)
+
+
 def lookup_candidates(
-    *, client: SalesforceClient, requests: Sequence[MatchRequest]
-) -> list[Candidate]:
-    """Every Lead and Contact that may belong to one of `requests`, in as few Composite calls as
-    the limits allow (one call for up to 20 people)."""
+    *,
+    client: SalesforceClient,
+    requests: Sequence[MatchRequest],
+    account_names: Sequence[str] = (),
+) -> Lookup:
+    """Every Lead and Contact that may belong to one of `requests`, and the Account of every
+    company in `account_names`, in as few Composite calls as the limits allow (one call for up
+    to 20 people and 50 companies: the Account query takes Composite's fifth query slot)."""
     keyed = [r for r in requests if r.has_keys]
-    queries: list[str] = []
+    person_queries: list[str] = []
     for group in _chunks(keyed, PERSONS_PER_QUERY):
-        queries.append(lookup_soql(CONTACT, group))
-        queries.append(lookup_soql(LEAD, group))
-    candidates: list[Candidate] = []
-    for batch in _chunks(queries, QUERIES_PER_COMPOSITE):
+        person_queries.append(lookup_soql(CONTACT, group))
+        person_queries.append(lookup_soql(LEAD, group))
+    names = sorted({n for n in account_names if n})
+    name_groups = _chunks(names, ACCOUNT_NAMES_PER_QUERY)
+    batches: list[list[tuple[str, str]]] = [
+        [("person", q) for q in batch] for batch in _chunks(person_queries, QUERIES_PER_COMPOSITE)
+    ]
+    for index, group in enumerate(name_groups):
+        if index == len(batches):
+            batches.append([])
+        batches[index].append(("account", account_lookup_soql(group)))
+
+    found = Lookup()
+    account_records: list[dict[str, Any]] = []
+    full_answers: list[Sequence[str]] = []
+    for batch_index, batch in enumerate(batches):
         subrequests = [
-            client.query_subrequest(f"lookup{index}", soql) for index, soql in enumerate(batch)
+            client.query_subrequest(f"lookup{index}", soql)
+            for index, (_kind, soql) in enumerate(batch)
         ]
         results = client.composite(subrequests)
         if len(results) != len(subrequests):
@@ -315,12 +387,27 @@ def lookup_candidates(
                 "INVALID_RESPONSE",
                 f"Composite answered {len(results)} results for {len(subrequests)} look-ups",
             )
-        for item in results:
+        for (kind, _soql), item in zip(batch, results, strict=True):
             if int(item.get("httpStatusCode") or 0) >= 300:
                 _raise_subrequest_error(item)
-            body = item.get("body") or {}
-            candidates.extend(candidate_from_record(r) for r in body.get("records") or [])
-    return candidates
+            records = (item.get("body") or {}).get("records") or []
+            if kind == "person":
+                found.candidates.extend(candidate_from_record(r) for r in records)
+            else:
+                account_records.extend(records)
+                if len(records) >= ACCOUNT_ROWS:
+                    full_answers.append(name_groups[batch_index])
+    for name in names:
+        account_id = choose_account(name, account_records)
+        if account_id is None and any(name in group for group in full_answers):
+            # The shared query hit its row limit (an org with many same-named Accounts): this
+            # name's oldest Account may have been left out, so ask for it alone.
+            account_id = choose_account(
+                name, client.query(account_lookup_soql([name], limit=ACCOUNT_ROWS))
+            )
+        if account_id:
+            found.accounts[account_key(name)] = account_id
+    return found
 
 
 def match_inquiries(
@@ -331,10 +418,27 @@ def match_inquiries(
     Requests without an email or a phone cannot be matched and get `match=None` without any
     call.
     """
-    if not any(r.has_keys for r in requests):
-        return [MatchResult(request=r, match=None) for r in requests]
-    candidates = lookup_candidates(client=client, requests=requests)
-    return [choose_match(r, candidates) if r.has_keys else MatchResult(r, None) for r in requests]
+    return lookup_people_and_accounts(client=client, requests=requests)[0]
+
+
+def lookup_people_and_accounts(
+    *,
+    client: SalesforceClient,
+    requests: Sequence[MatchRequest],
+    account_names: Sequence[str] = (),
+) -> tuple[list[MatchResult], dict[str, str]]:
+    """`match_inquiries` plus the Accounts of `account_names` (companies of Contacts about to be
+    created), found in the same Composite call: (match results, account_key -> Account Id).
+
+    No call at all when there is neither a person with an email or phone nor a company.
+    """
+    if not any(r.has_keys for r in requests) and not any(account_names):
+        return [MatchResult(request=r, match=None) for r in requests], {}
+    found = lookup_candidates(client=client, requests=requests, account_names=account_names)
+    results = [
+        choose_match(r, found.candidates) if r.has_keys else MatchResult(r, None) for r in requests
+    ]
+    return results, found.accounts
 
 
 @dataclass

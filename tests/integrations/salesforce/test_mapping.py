@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from autorespond.models import Inquiry
-from integrations.salesforce.mapping import PLACEHOLDER, format_phone, salesforce_fields
+from integrations.salesforce.mapping import (
+    PLACEHOLDER,
+    account_fields,
+    account_name,
+    format_phone,
+    salesforce_fields,
+)
 
 
 def _inquiry(**values: str) -> Inquiry:
@@ -135,3 +143,19 @@ def test_phone_format_national_in_region_international_elsewhere() -> None:
     assert format_phone("+44 20 7946 0958", region="US") == "+44 20 7946 0958"
     assert format_phone("call me maybe", region="US") == "call me maybe"
     assert format_phone("", region="US") == ""
+
+
+def test_a_contacts_company_becomes_the_account_name_with_spaces_collapsed() -> None:
+    assert account_name("  Lee \t Bakery ") == "Lee Bakery"
+    assert account_name("") == ""
+    assert account_fields(company=" Lee  Bakery").values == {"Name": "Lee Bakery"}
+    with pytest.raises(ValueError, match="needs a company"):
+        account_fields(company="   ")
+
+
+def test_an_account_name_longer_than_255_is_cut_and_recorded() -> None:
+    account = account_fields(company="B" * 300)
+    assert account.values["Name"] == "B" * 255
+    assert account.truncation_detail() == [
+        {"field": "Account.Name", "length": 300, "max_length": 255, "action": "cut"}
+    ]

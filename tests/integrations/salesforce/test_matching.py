@@ -5,6 +5,9 @@ from __future__ import annotations
 from integrations.salesforce.matching import (
     Candidate,
     MatchRequest,
+    account_key,
+    account_lookup_soql,
+    choose_account,
     choose_match,
     lookup_soql,
     normalize_phone,
@@ -121,3 +124,27 @@ def test_ties_break_on_most_recent_then_lowest_id() -> None:
     assert result.match is not None and result.match.record_id == "00Q000000000009AAA"
     result = choose_match(REQUEST, [newer, same_time, older])
     assert result.match is not None and result.match.record_id == "00Q000000000005AAA"
+
+
+def test_account_key_ignores_case_and_hashes_what_would_not_fit() -> None:
+    assert account_key("Lee Bakery") == account_key("LEE BAKERY") == "account:lee bakery"
+    long_key = account_key("B" * 300)
+    assert long_key.startswith("account:sha256:") and len(long_key) <= 300
+
+
+def test_account_lookup_soql_quotes_names_and_orders_oldest_first() -> None:
+    assert account_lookup_soql(["O'Brien Co", "Lee Bakery"]) == (
+        "SELECT Id, Name, CreatedDate FROM Account WHERE Name IN ('Lee Bakery','O\\'Brien Co') "
+        "ORDER BY CreatedDate ASC, Id ASC LIMIT 200"
+    )
+
+
+def test_the_oldest_account_of_that_name_then_the_lowest_id_is_chosen() -> None:
+    records = [
+        {"Id": "001B", "Name": "Lee Bakery", "CreatedDate": "2021-01-01T00:00:00.000+0000"},
+        {"Id": "001C", "Name": "lee bakery", "CreatedDate": "2020-01-01T00:00:00.000+0000"},
+        {"Id": "001A", "Name": "LEE BAKERY", "CreatedDate": "2020-01-01T00:00:00.000+0000"},
+        {"Id": "0010", "Name": "Lee Bakery Inc", "CreatedDate": "2019-01-01T00:00:00.000+0000"},
+    ]
+    assert choose_account("Lee Bakery", records) == "001A"
+    assert choose_account("Other Co", records) is None

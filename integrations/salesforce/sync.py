@@ -25,6 +25,23 @@ under a lock per org and match key (`locks`), and a create first claims the pers
 create whose answer was lost (timeout, dropped connection) leaves a `pending_create` mark; the
 next attempt re-matches before it creates again.
 
+Contacts and their company's Account (Leads keep Company as a field and make no Account): a
+Contact **created** for an inquiry with a company joins the Account of that Name, looked up in
+the same Composite call as the person (oldest CreatedDate, then lowest Id, when several share the
+name; `matching.choose_account`), or a new Account (Name = the company, cut to 255) created with
+it in ONE Composite call, allOrNone, the Contact's AccountId a `@{refAccount.id}` reference, so a
+refused Contact leaves no orphan Account. A new person therefore still costs two calls (look-up,
+create). When the source's headers need SOAP, the Account and then the Contact are two SOAP/REST
+calls (Composite cannot carry EmailHeader); a Contact refused after that leaves the Account,
+which the next attempt finds by name. The Account gets no assignment rule and no EmailHeader (it
+is owned by the connected user). Without a company, no Account: the Contact is a private contact
+(visible to its owner and admins), as Salesforce makes any Contact without an Account. **Updates
+never change a Contact's AccountId**: which account a person belongs to is the sales team's
+business once the record exists. Two new people of one new company: the company has a lock key
+`account:<name, case-folded>` next to the person keys, and a claim of that key in
+`SalesforcePerson` (like a person's), so only one of them creates the Account; an Account whose
+create answer was lost is found by the next attempt's look-up before anything is created again.
+
 Matching and writing are separate steps over a list (`plan_writes`, `write_plan`), so a batch of
 inquiries costs one look-up and one sObject Collections write; today each task passes one.
 
@@ -65,17 +82,21 @@ from integrations.salesforce.errors import (
 from integrations.salesforce.headers import HeaderOptionError, SoapHeaders, parse_header_options
 from integrations.salesforce.locks import LockBusy, lock_ttl_seconds, person_lock
 from integrations.salesforce.mapping import (
+    ACCOUNT,
     CONTACT,
     LEAD,
     PLACEHOLDER,
     SalesforceFields,
+    account_fields,
+    account_name,
     salesforce_fields,
 )
 from integrations.salesforce.matching import (
     Match,
     MatchRequest,
     PersonKeys,
-    match_inquiries,
+    account_key,
+    lookup_people_and_accounts,
     parse_salesforce_datetime,
     person_keys,
     sobject_of_id,
@@ -247,6 +268,10 @@ class SyncItem:
     keys: PersonKeys
     source_name: str
     region: str
+    # A Contact's company: its Account's Name and claim/lock key ("" for Leads and for
+    # inquiries without a company).
+    account_name: str = ""
+    account_key: str = ""
 
     def fields_for(self, sobject: str, *, for_update: bool) -> SalesforceFields:
         return salesforce_fields(
@@ -270,6 +295,11 @@ class PlannedWrite:
     record_id: str = ""
     match: Match | None = None
     link: str = ""  # the link the record will have once written (LINK_*)
+    # Contact creates with a company: the Account found (or, once created, made) for it, and
+    # whether it must be created with the Contact.
+    account_id: str = ""
+    create_account: bool = False
+    account_created: bool = False
 
 
 @dataclass
@@ -372,6 +402,47 @@ def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
     return None
 
 
+def _claim_account(org_id: str, item: SyncItem) -> str | None:
+    """Claim the company's Account key for a create, like `_claim_keys` claims a person's: the
+    unique row (org, `account:<name>`) means two workers never both create one company's
+    Account, even if the lock was lost. Returns the Account id another worker created moments
+    ago (the look-up did not see it yet); raises PersonBusy while that create is under way.
+    A stale claim, or our own whose answer was lost (the look-up did not find its Account), is
+    taken over."""
+    key = item.account_key
+    try:
+        with transaction.atomic():
+            SalesforcePerson.objects.create(org_id=org_id, match_key=key)
+        return None
+    except IntegrityError:
+        pass
+    row = SalesforcePerson.objects.filter(org_id=org_id, match_key=key).first()
+    if row is None:
+        raise PersonBusy("PERSON_BUSY", "The company's claim changed while we read it.")
+    fresh_after = timezone.now() - dt.timedelta(seconds=lock_ttl_seconds())
+    if row.created_at >= fresh_after:
+        if row.record_id:
+            return row.record_id
+        ours = item.sync.detail.get("pending_create", {}).get("account_key") == key
+        if not ours:
+            raise PersonBusy(
+                "PERSON_BUSY", "Another sync is creating this company's Account right now."
+            )
+    taken = SalesforcePerson.objects.filter(pk=row.pk, created_at=row.created_at).update(
+        created_at=timezone.now(), sobject="", record_id=""
+    )
+    if not taken:
+        raise PersonBusy("PERSON_BUSY", "Another sync claimed this company at once.")
+    return None
+
+
+def _remember_account(org_id: str, key: str, account_id: str) -> None:
+    """Point the company's claim at its new Account, so other workers use it."""
+    SalesforcePerson.objects.update_or_create(
+        org_id=org_id, match_key=key, defaults={"sobject": ACCOUNT, "record_id": account_id}
+    )
+
+
 def _release_claims(org_id: str, keys: Sequence[str]) -> None:
     """Drop claims that never got a record (the create was refused, or never sent)."""
     if keys:
@@ -403,7 +474,16 @@ def plan_writes(
         MatchRequest(key=id(item), email=item.keys.email, phone=item.keys.phone, region=item.region)
         for item in to_match
     ]
-    results = {r.request.key: r for r in match_inquiries(client=client, requests=requests)}
+    # The Accounts of the companies of Contacts we may create, in the same look-up call.
+    account_names = [
+        item.account_name
+        for item in to_match
+        if item.account_name and item.settings.record_type == CONTACT
+    ]
+    match_results, accounts = lookup_people_and_accounts(
+        client=client, requests=requests, account_names=account_names
+    )
+    results = {r.request.key: r for r in match_results}
 
     claimed_keys: set[str] = set()
     for index, item in enumerate(items):
@@ -429,9 +509,14 @@ def plan_writes(
                 continue
             claimed_keys.update(item.keys.keys)
         if match is None:
-            plans[index] = PlannedWrite(
-                item, "create", item.settings.record_type, link=LINK_CREATED
-            )
+            plan = PlannedWrite(item, "create", item.settings.record_type, link=LINK_CREATED)
+            if plan.sobject == CONTACT and item.account_key:
+                try:
+                    _plan_account(org_id, plan, accounts, claimed_keys)
+                except PersonBusy:
+                    _release_claims(org_id, item.keys.keys)
+                    plan = PlannedWrite(item, "busy", item.settings.record_type)
+            plans[index] = plan
         elif match.reason == "lost_create":
             # Our earlier create did write the record: make sure it has our values.
             plans[index] = PlannedWrite(
@@ -448,6 +533,27 @@ def plan_writes(
     return [plans[index] for index in range(len(items))]
 
 
+def _plan_account(
+    org_id: str, plan: PlannedWrite, accounts: dict[str, str], claimed_keys: set[str]
+) -> None:
+    """The Account of a Contact create: the one the look-up found, the one another worker
+    created moments ago, or a new one (the company's key claimed first)."""
+    key = plan.item.account_key
+    found = accounts.get(key)
+    if found:
+        plan.account_id = found
+        return
+    if key in claimed_keys:
+        # Two new people of one new company in one batch: the second waits for the Account.
+        raise PersonBusy("PERSON_BUSY", "Another item of this batch creates the Account.")
+    claimed = _claim_account(org_id, plan.item)
+    if claimed:
+        plan.account_id = claimed
+        return
+    claimed_keys.add(key)
+    plan.create_account = True
+
+
 def _mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
     """Remember, committed before the call, that a create is being sent: if its answer is lost,
     the next attempt knows to look for the record before creating again."""
@@ -458,6 +564,7 @@ def _mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
             "sobject": plan.sobject,
             "sent_at": sent_at,
             "keys": plan.item.keys.keys,
+            "account_key": plan.item.account_key if plan.create_account else "",
         }
         plan.item.sync.detail = detail
         InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=detail)
@@ -485,7 +592,15 @@ def _write_group(
 
     mapped = [p.item.fields_for(p.sobject, for_update=operation == "update") for p in plans]
     records = [
-        SObjectRecord(p.sobject, m.values, p.record_id or None)
+        SObjectRecord(
+            p.sobject,
+            # Only a create links a Contact to its company's Account; an update never changes
+            # a Contact's AccountId (see the module docstring).
+            {**m.values, "AccountId": p.account_id}
+            if operation == "create" and p.account_id
+            else m.values,
+            p.record_id or None,
+        )
         for p, m in zip(plans, mapped, strict=True)
     ]
     headers = plans[0].item.headers
@@ -504,6 +619,93 @@ def _write_group(
         else:
             out.append((plan, None, error_from_save_result(result), fields_))
     return out
+
+
+def _account_error(error: SalesforceError, name: str) -> SalesforceError:
+    """The Account's refusal, said to be the Account's (its fields are not the Contact's)."""
+    return type(error)(
+        error.error_code,
+        f"Salesforce refused the Account {name!r} for this Contact: {error.message}",
+        list(error.fields),
+    )
+
+
+def _create_with_account(
+    client: SalesforceClient, plan: PlannedWrite
+) -> tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]:
+    """Create a Contact together with its company's new Account; returns (plan, Contact id,
+    error, fields) like `_write_group`, with `plan.account_id` set once the Account exists.
+
+    Over REST: ONE Composite call, allOrNone, the Contact's AccountId a reference to the Account
+    subrequest (`@{refAccount.id}`), so a refused Contact leaves no orphan Account. When the
+    source's headers need SOAP (EmailHeader & co., which Composite cannot carry): two calls,
+    the Account then the Contact; a Contact refused after that leaves the Account, which is
+    the company's Account next time (it is recorded in the company's claim at once).
+
+    The Account is created without the source's assignment rule (that rule is the person
+    record's; a Lead rule id would be refused on an Account) and without EmailHeader: it is
+    owned by the connected user.
+    """
+    from integrations.salesforce.client import error_from_save_result, save_result_from_subrequest
+    from integrations.salesforce.soap import SObjectRecord
+
+    item = plan.item
+    mapped = item.fields_for(CONTACT, for_update=False)
+    account = account_fields(company=item.inquiry.company)
+    merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
+    name = account.values["Name"]
+    account_headers = dataclasses.replace(item.headers, assignment_rule=None, email=None)
+    org_id = client.connection.org_id
+    try:
+        if not item.headers.needs_soap:
+            subrequests = [
+                client.create_subrequest(
+                    "refAccount", ACCOUNT, account.values, headers=account_headers
+                ),
+                client.create_subrequest(
+                    "refContact",
+                    CONTACT,
+                    {**mapped.values, "AccountId": "@{refAccount.id}"},
+                    headers=item.headers,
+                ),
+            ]
+            items = client.composite(subrequests, all_or_none=True)
+            if len(items) != 2:
+                raise SalesforceTransientError(
+                    "INVALID_RESPONSE", f"Composite answered {len(items)} results for 2 creates"
+                )
+            account_result, contact_result = (save_result_from_subrequest(i) for i in items)
+            if account_result.success and contact_result.success and contact_result.id:
+                plan.account_id, plan.account_created = account_result.id or "", True
+                return plan, contact_result.id, None, merged
+            # allOrNone: the subrequest that failed carries the reason, the other one says
+            # PROCESSING_HALTED.
+            if not account_result.success and not _halted(account_result):
+                error = _account_error(error_from_save_result(account_result), name)
+                return plan, None, error, merged
+            return plan, None, error_from_save_result(contact_result), merged
+
+        (account_result,) = client.create_many(
+            [SObjectRecord(ACCOUNT, account.values)], headers=account_headers
+        )
+        if not account_result.success or not account_result.id:
+            error = _account_error(error_from_save_result(account_result), name)
+            return plan, None, error, merged
+        plan.account_id, plan.account_created = account_result.id, True
+        _remember_account(org_id, item.account_key, account_result.id)
+        (contact_result,) = client.create_many(
+            [SObjectRecord(CONTACT, {**mapped.values, "AccountId": account_result.id})],
+            headers=item.headers,
+        )
+    except SalesforceError as exc:
+        return plan, None, exc, merged
+    if contact_result.success and contact_result.id:
+        return plan, contact_result.id, None, merged
+    return plan, None, error_from_save_result(contact_result), merged
+
+
+def _halted(result: Any) -> bool:
+    return bool(result.errors) and all(e.status_code == "PROCESSING_HALTED" for e in result.errors)
 
 
 def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
@@ -544,56 +746,63 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
 
     if creates:
         _mark_pending_create(creates)
-    for group in _group(creates).values():
-        for plan, record_id, error, mapped in _write_group(client, "create", group):
-            index = index_of[id(plan)]
-            detail = {
-                "action": "create",
-                "api": _api_of(plan.item.headers),
-                "truncated": mapped.truncation_detail(),
-            }
-            if error is None and record_id:
-                outcomes[index] = WriteOutcome(
-                    plan.item,
-                    SyncStatus.CREATED,
-                    plan.sobject,
-                    record_id,
-                    LINK_CREATED,
-                    detail=detail,
+    created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
+    for group in _group([p for p in creates if not p.create_account]).values():
+        created.extend(_write_group(client, "create", group))
+    created.extend(_create_with_account(client, p) for p in creates if p.create_account)
+    for plan, record_id, error, mapped in created:
+        index = index_of[id(plan)]
+        detail: dict[str, Any] = {
+            "action": "create",
+            "api": _api_of(plan.item.headers),
+            "truncated": mapped.truncation_detail(),
+        }
+        if plan.account_id:
+            detail["account"] = {"id": plan.account_id, "created": plan.account_created}
+        if error is None and record_id:
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.CREATED,
+                plan.sobject,
+                record_id,
+                LINK_CREATED,
+                detail=detail,
+            )
+            continue
+        if isinstance(error, SalesforceDuplicatesDetected):
+            # A duplicate rule named an existing record: it is the match.
+            named = [i for i in error.match_ids if sobject_of_id(i)]
+            if named:
+                match = Match(sobject_of_id(named[0]) or "", named[0], "duplicate_rule")
+                link = LINK_SKIPPED if plan.item.settings.only_new_leads else LINK_MATCHED
+                action = "skip" if plan.item.settings.only_new_leads else "update"
+                resolved = PlannedWrite(
+                    plan.item, action, match.sobject, match.record_id, match, link=link
                 )
-                continue
-            if isinstance(error, SalesforceDuplicatesDetected):
-                # A duplicate rule named an existing record: it is the match.
-                named = [i for i in error.match_ids if sobject_of_id(i)]
-                if named:
-                    match = Match(sobject_of_id(named[0]) or "", named[0], "duplicate_rule")
-                    link = LINK_SKIPPED if plan.item.settings.only_new_leads else LINK_MATCHED
-                    action = "skip" if plan.item.settings.only_new_leads else "update"
-                    resolved = PlannedWrite(
-                        plan.item, action, match.sobject, match.record_id, match, link=link
+                index_of[id(resolved)] = index
+                if action == "skip":
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.SKIPPED_EXISTING,
+                        match.sobject,
+                        match.record_id,
+                        LINK_SKIPPED,
+                        detail={**detail, "match": match.as_detail()},
                     )
-                    index_of[id(resolved)] = index
-                    if action == "skip":
-                        outcomes[index] = WriteOutcome(
-                            plan.item,
-                            SyncStatus.SKIPPED_EXISTING,
-                            match.sobject,
-                            match.record_id,
-                            LINK_SKIPPED,
-                            detail={**detail, "match": match.as_detail()},
-                        )
-                    else:
-                        follow_up.append(resolved)
-                    continue
-            outcomes[index] = WriteOutcome(plan.item, "", plan.sobject, error=error, detail=detail)
-            if not isinstance(error, SalesforceTransientError):
-                # Refused before anything was written (validation, auth, rate limit): no record
-                # can exist, so the claim and the pending-create mark go.
-                _release_claims(client.connection.org_id, plan.item.keys.keys)
-                plan.item.sync.detail.pop("pending_create", None)
-                InquirySync.objects.filter(pk=plan.item.sync.pk).update(
-                    detail=plan.item.sync.detail
-                )
+                else:
+                    follow_up.append(resolved)
+                continue
+        outcomes[index] = WriteOutcome(plan.item, "", plan.sobject, error=error, detail=detail)
+        if not isinstance(error, SalesforceTransientError):
+            # Refused before anything was written (validation, auth, rate limit): no record
+            # can exist (over SOAP a new Account may, but its claim points at it and stays), so
+            # the claims and the pending-create mark go.
+            claims = [*plan.item.keys.keys]
+            if plan.create_account:
+                claims.append(plan.item.account_key)
+            _release_claims(client.connection.org_id, claims)
+            plan.item.sync.detail.pop("pending_create", None)
+            InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=plan.item.sync.detail)
 
     def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
         again: list[PlannedWrite] = []
@@ -721,6 +930,9 @@ def _gates(sync: InquirySync) -> tuple[AttemptResult | None, SyncItem | None, An
         source_name=inquiry.source.name,
         region=region,
     )
+    if own.record_type == CONTACT and account_name(inquiry.company or ""):
+        item.account_name = account_fields(company=inquiry.company).values["Name"]
+        item.account_key = account_key(item.account_name)
     return None, item, connection
 
 
@@ -733,7 +945,11 @@ def _attempt(sync: InquirySync) -> AttemptResult:
     org_id = connection.org_id
     result = AttemptResult(SyncStatus.PENDING, org_id=org_id)
     try:
-        lock_keys = [] if _is_linked(sync, org_id) else item.keys.keys
+        lock_keys: list[str] = []
+        if not _is_linked(sync, org_id):
+            # A Contact of a company also locks the company, so two new people of one new
+            # company never both create its Account.
+            lock_keys = [*item.keys.keys, *([item.account_key] if item.account_key else [])]
         with person_lock(org_id=org_id, keys=lock_keys, wait=min(30.0, lock_ttl_seconds() / 2)):
             plans = plan_writes(client=client, org_id=org_id, items=[item])
             (outcome,) = write_plan(client=client, plans=plans)
@@ -779,7 +995,11 @@ def _connection_needs_reconnect(connection: SalesforceConnection, error: Salesfo
 
 
 def _remember_person(org_id: str, item: SyncItem, outcome: WriteOutcome) -> None:
-    """Point the person's keys at the record, so a claim by another worker finds it."""
+    """Point the person's keys at the record (and the company's key at a new Account), so a
+    claim by another worker finds them."""
+    account = outcome.detail.get("account") or {}
+    if item.account_key and account.get("created") and account.get("id"):
+        _remember_account(org_id, item.account_key, account["id"])
     for key in item.keys.keys:
         SalesforcePerson.objects.update_or_create(
             org_id=org_id,

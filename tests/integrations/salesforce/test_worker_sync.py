@@ -1,6 +1,7 @@
 """The sync through a real Celery worker and Redis, against the emulator over HTTPS.
 
-What only processes can show: ten concurrent inquiries of one person make one record; a task
+What only processes can show: ten concurrent inquiries of one person make one record; five
+concurrent new people of one new company make one Account; a task
 delivered twice makes one record; a worker killed in the middle of a create still leaves exactly
 one record once the sweeper hands the sync to a new worker; Salesforce failing for a while
 delays every inquiry but loses none; a change during a sync gets another pass.
@@ -124,6 +125,32 @@ def test_ten_concurrent_inquiries_from_one_person_make_one_record(
     rows = list(InquirySync.objects.values_list("status", "record_id"))
     assert {record_id for _, record_id in rows} == {lead["Id"]}
     assert sorted(status for status, _ in rows) == ["created"] + ["updated"] * 9
+
+
+def test_five_concurrent_new_people_of_one_new_company_make_one_account(
+    worker_ready, business, control, org
+):  # type: ignore[no-untyped-def]
+    control.add_fault(org["org_id"], "latency", latency_ms=50)
+    worker = worker_ready(concurrency=5)
+    enable(business, record_type="Contact")
+    companies = ["Lee Bakery", "LEE BAKERY", "lee bakery", "Lee  Bakery", " Lee Bakery "]
+    for n, company in enumerate(companies):
+        upsert(
+            business,
+            f"inq-{n}",
+            first_name=f"Person{n}",
+            last_name="Lee",
+            email=f"person{n}@example.com",
+            phone=f"(415) 555-010{n}",
+            company=company,
+        )
+
+    wait_for(all_done(5), 90, "five syncs", worker)
+    (account,) = control.records(org["org_id"], "Account")
+    found = control.records(org["org_id"], "Contact")
+    assert len(found) == 5
+    assert {c["AccountId"] for c in found} == {account["Id"]}
+    assert sorted(InquirySync.objects.values_list("status", flat=True)) == ["created"] * 5
 
 
 def test_a_task_delivered_twice_makes_one_record(worker_ready, business, control, org):  # type: ignore[no-untyped-def]

@@ -216,3 +216,18 @@ def test_leads_keep_their_company_and_make_no_account(business, connection, cont
     assert lead["Company"] == "Lee Bakery"
     assert accounts(control, org) == []
     assert sync.attempts.get().api_calls == 2
+
+
+def test_a_refused_account_fails_the_sync_with_the_accounts_reason(
+    business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    control.set_user_permissions(org["org_id"], connection.user_id, cannot_create=["Account"])
+    enable(business, record_type="Contact")
+    sync = send(business, **PERSON)
+
+    assert sync.status == SyncStatus.FAILED
+    assert sync.error_code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+    assert sync.error_message.startswith(
+        "Salesforce refused the Account 'Lee Bakery' for this Contact: "
+    )
+    assert accounts(control, org) == [] and contacts(control, org) == []

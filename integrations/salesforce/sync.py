@@ -362,40 +362,52 @@ def _made_by_lost_create(match: Match, pending: dict[str, Any]) -> bool:
     return parse_salesforce_datetime(match.created_date) >= sent_at
 
 
-def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
-    """Claim the person's keys for a create (the unique constraint behind one record per
-    person). Returns a match instead when another worker created this person moments ago;
-    raises PersonBusy when its create is still under way (keys claimed here are released)."""
+def _claim(org_id: str, key: str, *, ours: bool, who: str) -> tuple[bool, str]:
+    """Claim one key (a person's email or phone, or a company's name) for a create: the unique
+    row (org, key) is what keeps two workers from both creating a record, even if the lock was
+    lost. Returns (made here, record id another worker created under the key moments ago, which
+    the look-up did not see yet). Raises PersonBusy while another worker's create is under way.
+    A stale claim, or our own whose create answer was lost and which the look-up did not find,
+    is taken over, unless another worker took it over first."""
+    try:
+        with transaction.atomic():
+            SalesforcePerson.objects.create(org_id=org_id, match_key=key)
+        return True, ""
+    except IntegrityError:
+        pass
+    row = SalesforcePerson.objects.filter(org_id=org_id, match_key=key).first()
+    if row is None:
+        raise PersonBusy("PERSON_BUSY", f"The {who}'s claim changed while we read it.")
     fresh_after = timezone.now() - dt.timedelta(seconds=lock_ttl_seconds())
+    if row.created_at >= fresh_after:
+        if row.record_id:
+            return False, row.record_id
+        if not ours:
+            raise PersonBusy(
+                "PERSON_BUSY", f"Another sync is creating the {who}'s record right now."
+            )
+    taken = SalesforcePerson.objects.filter(pk=row.pk, created_at=row.created_at).update(
+        created_at=timezone.now(), sobject="", record_id=""
+    )
+    if not taken:
+        raise PersonBusy("PERSON_BUSY", f"Another sync claimed the {who} at once.")
+    return False, ""
+
+
+def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
+    """Claim the person's keys for a create. Returns a match instead when another worker
+    created this person moments ago; raises PersonBusy when its create is still under way
+    (keys claimed here are released)."""
     ours = item.sync.detail.get("pending_create", {}).get("keys") == item.keys.keys
     created: list[str] = []
     try:
         for key in item.keys.keys:
-            try:
-                with transaction.atomic():
-                    SalesforcePerson.objects.create(org_id=org_id, match_key=key)
+            made, record_id = _claim(org_id, key, ours=ours, who="person")
+            if made:
                 created.append(key)
-                continue
-            except IntegrityError:
-                pass
-            row = SalesforcePerson.objects.filter(org_id=org_id, match_key=key).first()
-            if row is None:
-                raise PersonBusy("PERSON_BUSY", "The person's claim changed while we read it.")
-            if row.created_at >= fresh_after:
-                if row.record_id and sobject_of_id(row.record_id):
-                    _release_claims(org_id, created)
-                    return Match(sobject_of_id(row.record_id) or "", row.record_id, "claimed")
-                if not ours:
-                    raise PersonBusy(
-                        "PERSON_BUSY", "Another sync is creating this person's record right now."
-                    )
-            # A stale claim, or our own create whose answer was lost and which the look-up did
-            # not find: take it over, unless another worker took it over first.
-            taken = SalesforcePerson.objects.filter(pk=row.pk, created_at=row.created_at).update(
-                created_at=timezone.now(), sobject="", record_id=""
-            )
-            if not taken:
-                raise PersonBusy("PERSON_BUSY", "Another sync claimed this person at once.")
+            elif sobject := sobject_of_id(record_id):
+                _release_claims(org_id, created)
+                return Match(sobject, record_id, "claimed")
     except PersonBusy:
         _release_claims(org_id, created)
         raise
@@ -403,37 +415,11 @@ def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
 
 
 def _claim_account(org_id: str, item: SyncItem) -> str | None:
-    """Claim the company's Account key for a create, like `_claim_keys` claims a person's: the
-    unique row (org, `account:<name>`) means two workers never both create one company's
-    Account, even if the lock was lost. Returns the Account id another worker created moments
-    ago (the look-up did not see it yet); raises PersonBusy while that create is under way.
-    A stale claim, or our own whose answer was lost (the look-up did not find its Account), is
-    taken over."""
+    """Claim the company's Account key (`account:<name>`) for a create, as `_claim_keys` claims
+    a person's. Returns the Account id another worker created moments ago, if any."""
     key = item.account_key
-    try:
-        with transaction.atomic():
-            SalesforcePerson.objects.create(org_id=org_id, match_key=key)
-        return None
-    except IntegrityError:
-        pass
-    row = SalesforcePerson.objects.filter(org_id=org_id, match_key=key).first()
-    if row is None:
-        raise PersonBusy("PERSON_BUSY", "The company's claim changed while we read it.")
-    fresh_after = timezone.now() - dt.timedelta(seconds=lock_ttl_seconds())
-    if row.created_at >= fresh_after:
-        if row.record_id:
-            return row.record_id
-        ours = item.sync.detail.get("pending_create", {}).get("account_key") == key
-        if not ours:
-            raise PersonBusy(
-                "PERSON_BUSY", "Another sync is creating this company's Account right now."
-            )
-    taken = SalesforcePerson.objects.filter(pk=row.pk, created_at=row.created_at).update(
-        created_at=timezone.now(), sobject="", record_id=""
-    )
-    if not taken:
-        raise PersonBusy("PERSON_BUSY", "Another sync claimed this company at once.")
-    return None
+    ours = item.sync.detail.get("pending_create", {}).get("account_key") == key
+    return _claim(org_id, key, ours=ours, who="company")[1] or None
 
 
 def _remember_account(org_id: str, key: str, account_id: str) -> None:

@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
@@ -34,9 +34,9 @@ from integrations.salesforce.errors import (
     SalesforceAuthError,
     SalesforceDuplicatesDetected,
     SalesforceError,
-    SalesforceTransientError,
     SalesforceValidationError,
     error_from_code,
+    error_from_http,
 )
 from integrations.salesforce.headers import SoapHeaders
 from integrations.salesforce.models import SalesforceConnection
@@ -216,14 +216,9 @@ class SalesforceClient:
                 return call(self._sf)
             except LibrarySalesforceError as exc:
                 raise _library_error(exc) from None
-            except requests.Timeout as exc:
-                raise SalesforceTransientError(
-                    "TIMEOUT", f"No answer from Salesforce: {exc}"
-                ) from None
-            except requests.ConnectionError as exc:
-                raise SalesforceTransientError(
-                    "CONNECTION_ERROR", f"Could not talk to Salesforce: {exc}"
-                ) from None
+            except (requests.Timeout, requests.ConnectionError) as exc:
+                host = urlsplit(self.connection.instance_url).netloc
+                raise error_from_http(exc, host=host) from None
 
         return self._call(run)
 

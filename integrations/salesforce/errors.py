@@ -14,6 +14,8 @@ what Salesforce said. :func:`error_from_code` is the one place that picks the cl
 
 from __future__ import annotations
 
+import requests
+
 __all__ = [
     "SalesforceAuthError",
     "SalesforceDuplicatesDetected",
@@ -23,6 +25,7 @@ __all__ = [
     "SalesforceTransientError",
     "SalesforceValidationError",
     "error_from_code",
+    "error_from_http",
 ]
 
 
@@ -144,3 +147,13 @@ def error_from_code(
     else:
         cls = SalesforceValidationError
     return cls(error_code, message, fields, status=status)
+
+
+def error_from_http(exc: requests.RequestException, *, host: str) -> SalesforceTransientError:
+    """The typed error for a network failure (timeout or dropped connection). The text names
+    the host and the kind of failure only: never the path (a query can carry a customer's
+    email) and never a token (a SOAP body carries the session id)."""
+    kind = type(exc).__name__
+    if isinstance(exc, requests.Timeout):
+        return SalesforceTransientError("TIMEOUT", f"No answer from {host} in time ({kind}).")
+    return SalesforceTransientError("CONNECTION_ERROR", f"Could not reach {host} ({kind}).")

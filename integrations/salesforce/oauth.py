@@ -49,6 +49,7 @@ from integrations.salesforce.errors import (
     SalesforceError,
     SalesforceTransientError,
     error_from_code,
+    error_from_http,
 )
 from integrations.salesforce.models import ConnectionStatus, Environment, SalesforceConnection
 from integrations.salesforce.selectors import effective_salesforce_settings
@@ -272,12 +273,6 @@ def error_from_oauth(exc: OAuthError) -> SalesforceError:
     """The typed error for a token-endpoint error such as invalid_grant (SALESFORCE.md §1)."""
     description = exc.description or "Salesforce gave no description"
     return error_from_code(exc.error or "oauth_error", description, None, 400)
-
-
-def error_from_http(exc: requests.RequestException, *, host: str) -> SalesforceTransientError:
-    """The typed error for a network failure; the text names the host, never a token."""
-    code = "TIMEOUT" if isinstance(exc, requests.Timeout) else "CONNECTION_ERROR"
-    return SalesforceTransientError(code, f"Could not reach {host} ({type(exc).__name__}).")
 
 
 # --- Starting and finishing a sign-in --------------------------------------------------------

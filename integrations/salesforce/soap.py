@@ -34,6 +34,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 # Types only; all parsing goes through defusedxml.
 from xml.etree.ElementTree import Element, ParseError
@@ -43,7 +44,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from lxml import etree
 
-from .errors import SalesforceError, SalesforceTransientError, error_from_code
+from .errors import SalesforceError, SalesforceTransientError, error_from_code, error_from_http
 from .headers import SoapHeaders
 
 __all__ = [
@@ -195,15 +196,9 @@ class SoapClient:
                 # passed per request; the session's own setting must win.
                 verify=self._session.verify,
             )
-        except requests.Timeout as exc:
+        except (requests.Timeout, requests.ConnectionError) as exc:
             # "from None": the cause carries the prepared request, whose body holds the token.
-            raise SalesforceTransientError(
-                "TIMEOUT", f"No answer from Salesforce within {self._timeout:g}s ({exc})"
-            ) from None
-        except requests.ConnectionError as exc:
-            raise SalesforceTransientError(
-                "CONNECTION_ERROR", f"Could not talk to Salesforce: {exc}"
-            ) from None
+            raise error_from_http(exc, host=urlsplit(self.endpoint).netloc) from None
 
         try:
             root = safe_fromstring(response.content)

@@ -26,11 +26,11 @@ from integrations.salesforce.errors import (
     SalesforceError,
     SalesforceReconnectRequired,
     SalesforceTransientError,
+    error_from_http,
 )
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
 from integrations.salesforce.oauth import (
     TOKEN_PATH,
-    error_from_http,
     error_from_oauth,
     login_url_is_allowed,
     oauth_session,

@@ -4,6 +4,7 @@ Composite, and which API (and which assignment header) each write uses."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
@@ -193,3 +194,13 @@ def test_no_token_in_repr_or_errors(sf, connection, control, org):
         sf.query("SELECT Id FROM Lead LIMIT 1")
     for text in (repr(sf), str(caught.value), repr(caught.value)):
         assert connection.access_token not in text
+
+
+def test_a_dropped_connection_names_the_host_not_the_query(sf, control, org):
+    """A query's URL carries the customer's email; the stored error text must not."""
+    control.add_fault(org["org_id"], "drop_connection", count=1)
+    with pytest.raises(SalesforceTransientError) as caught:
+        sf.query("SELECT Id FROM Lead WHERE Email = 'ann@example.com'")
+    host = urlsplit(sf.connection.instance_url).netloc
+    assert caught.value.message == f"Could not reach {host} (ConnectionError)."
+    assert caught.value.__cause__ is None

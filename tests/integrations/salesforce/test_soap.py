@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -409,6 +410,8 @@ def test_dropped_connection_is_transient(world: SoapWorld) -> None:
         world.client().create([lead()])
     assert excinfo.value.error_code == "CONNECTION_ERROR"
     assert excinfo.value.__cause__ is None  # the cause holds the request body with the token
+    host = urlsplit(world.client().endpoint).netloc
+    assert excinfo.value.message == f"Could not reach {host} (ConnectionError)."
 
 
 def test_timeout_is_transient(world: SoapWorld) -> None:
@@ -416,6 +419,8 @@ def test_timeout_is_transient(world: SoapWorld) -> None:
     with pytest.raises(SalesforceTransientError) as excinfo:
         world.client(timeout=0.3).create([lead()])
     assert excinfo.value.error_code == "TIMEOUT"
+    assert excinfo.value.message.startswith("No answer from ")
+    assert "/services/" not in excinfo.value.message  # the host, never the path
 
 
 def test_a_malformed_rule_id_is_a_validation_error(world: SoapWorld) -> None:

@@ -148,8 +148,9 @@ class EmulatorControl:
         match_fields: list[str] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        """match_fields from {"Email", "Phone"}; options: allow_save, compare_sobjects,
-        on_create, on_edit, active, name, match_rule, error_message."""
+        """match_fields from {"Email", "Phone"}, and "Name" (the company) for Account; options:
+        allow_save, compare_sobjects, on_create, on_edit, active, name, match_rule,
+        error_message."""
         body = {"match_fields": match_fields or ["Email"], **options}
         return self._call("PUT", f"/orgs/{org_id}/duplicate-rules/{sobject}", body)
 

@@ -341,6 +341,22 @@ def sf_datetime(moment: dt.datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
+# Salesforce Help, "Matching Methods Used with Matching Rules": the Fuzzy: Company Name method
+# "removes words such as Inc and Corp before comparing fields", and fields compare case-
+# insensitively. Which words it removes is not listed (UNCONFIRMED: these are the common legal
+# suffixes); the emulator then compares what remains exactly, without the acronym and syllable
+# algorithms of the real fuzzy engine.
+COMPANY_NAME_IGNORED_WORDS = frozenset(
+    {"inc", "incorporated", "corp", "corporation", "co", "company", "llc", "ltd", "limited"}
+)
+
+
+def company_name_key(value: str | None) -> str:
+    """A company name as the Account matching rule compares it: "ACME, Inc." ~ "Acme"."""
+    words = re.findall(r"[^\W_]+", (value or "").casefold())
+    return " ".join(word for word in words if word not in COMPANY_NAME_IGNORED_WORDS)
+
+
 def phone_digits(value: str | None) -> str:
     """Digits of a phone number with a leading North American country code 1 dropped.
 
@@ -626,8 +642,10 @@ class Org:
                 self.duplicate_rules.pop(sobject or "", None)
                 return
             for name in rule.match_fields:
-                if name not in ("Email", "Phone"):
-                    raise ValueError("match_fields may contain Email and Phone")
+                if name not in ("Email", "Phone", "Name"):
+                    raise ValueError("match_fields may contain Email, Phone and Name")
+                if name == "Name" and rule.sobject != "Account":
+                    raise ValueError("a Name match is the Account matching rule's (company name)")
             self.duplicate_rules[rule.sobject] = rule
 
     def _assignable(self, sobject: str) -> str:
@@ -1170,6 +1188,13 @@ class Org:
                     phone_digits(other.get(f)) for f in ("Phone", "MobilePhone") if other.get(f)
                 }
                 if (mine_digits & theirs_digits) - {""}:
+                    return True
+            elif name == "Name":
+                mine, theirs = (
+                    company_name_key(record.get("Name")),
+                    company_name_key(other.get("Name")),
+                )
+                if mine and mine == theirs:
                     return True
         return False
 

@@ -14,6 +14,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from salesforce_emulator import EmulatorControl, EmulatorServer, WriteOptions
+from salesforce_emulator.client import EmulatorControlError
 
 LEAD = {"LastName": "Doe", "Company": "Acme", "Email": "jane@example.com"}
 
@@ -158,6 +159,32 @@ def test_blocking_duplicate_rule_ignores_allow_save(
     with pytest.raises(SalesforceMalformedRequest) as caught:
         sf.Lead.create(LEAD, headers={"Sforce-Duplicate-Rule-Header": "allowSave=true"})
     assert caught.value.content[0]["duplicateResut"]["allowSave"] is False
+
+
+def test_account_rule_matches_company_names_without_legal_suffixes(
+    sf: Salesforce, emulator_control: EmulatorControl, emulator_org: dict[str, Any]
+) -> None:
+    """Fuzzy: Company Name removes words such as Inc and Corp and ignores case (Salesforce Help,
+    "Matching Methods Used with Matching Rules"); a different company is not a match."""
+    emulator_control.set_duplicate_rule(
+        emulator_org["org_id"], "Account", match_fields=["Name"], allow_save=False
+    )
+    first = sf.Account.create({"Name": "Acme, Inc."})["id"]
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.Account.create({"Name": "ACME Corp"})
+    (error,) = caught.value.content
+    assert error["errorCode"] == "DUPLICATES_DETECTED"
+    (match,) = error["duplicateResut"]["matchResults"]
+    assert [r["record"]["Id"] for r in match["matchRecords"]] == [first]
+    assert sf.Account.create({"Name": "Acme Bakery"})["success"] is True
+
+
+def test_a_name_match_is_only_for_accounts(
+    emulator_control: EmulatorControl, emulator_org: dict[str, Any]
+) -> None:
+    with pytest.raises(EmulatorControlError) as caught:
+        emulator_control.set_duplicate_rule(emulator_org["org_id"], "Lead", match_fields=["Name"])
+    assert "Account matching rule" in str(caught.value)
 
 
 # ---------------------------------------------------------------- core: the SOAP-only emails

@@ -79,8 +79,9 @@ QUERY_FIELDS: dict[str, tuple[str, ...]] = {
     CONTACT: ("Id", "Email", *PHONE_FIELDS[CONTACT], "LastModifiedDate", "CreatedDate"),
 }  # fmt: skip
 
-# The Id key prefixes of the two record types (Lead 00Q, Contact 003).
+# The Id key prefixes of the two record types (Lead 00Q, Contact 003), and of Accounts.
 _ID_PREFIXES = {"00Q": LEAD, "003": CONTACT}
+ACCOUNT_ID_PREFIX = "001"
 
 
 # --------------------------------------------------------------------------- normalising

@@ -41,6 +41,9 @@ business once the record exists. Two new people of one new company: the company 
 `account:<name, case-folded>` next to the person keys, and a claim of that key in
 `SalesforcePerson` (like a person's), so only one of them creates the Account; an Account whose
 create answer was lost is found by the next attempt's look-up before anything is created again.
+The look-up matches the Name exactly (case aside); when the org's Account duplicate rule blocks
+the new Account because it knows the company under another spelling ("Lee Bakery, Inc."), the
+Contact joins the Account the rule names, and the company's claim remembers it.
 
 Matching and writing are separate steps over a list (`plan_writes`, `write_plan`), so a batch of
 inquiries costs one look-up and one sObject Collections write; today each task passes one.
@@ -92,6 +95,7 @@ from integrations.salesforce.mapping import (
     salesforce_fields,
 )
 from integrations.salesforce.matching import (
+    ACCOUNT_ID_PREFIX,
     Match,
     MatchRequest,
     PersonKeys,
@@ -630,7 +634,8 @@ def _create_with_account(
 
     The Account is created without the source's assignment rule (that rule is the person
     record's; a Lead rule id would be refused on an Account) and without EmailHeader: it is
-    owned by the connected user.
+    owned by the connected user. An Account a duplicate rule blocks is replaced by the Account
+    the rule names, and the Contact is then created alone (one call more).
     """
     from integrations.salesforce.client import error_from_save_result, save_result_from_subrequest
     from integrations.salesforce.soap import SObjectRecord
@@ -666,21 +671,27 @@ def _create_with_account(
                 return plan, contact_result.id, None, merged
             # allOrNone: the subrequest that failed carries the reason, the other one says
             # PROCESSING_HALTED.
-            if not account_result.success and not _halted(account_result):
-                error = _account_error(error_from_save_result(account_result), name)
-                return plan, None, error, merged
-            return plan, None, error_from_save_result(contact_result), merged
-
-        (account_result,) = client.create_many(
-            [SObjectRecord(ACCOUNT, account.values)], headers=account_headers
-        )
-        if not account_result.success or not account_result.id:
-            error = _account_error(error_from_save_result(account_result), name)
-            return plan, None, error, merged
-        plan.account_id, plan.account_created = account_result.id, True
-        _remember_account(org_id, item.account_key, account_result.id)
+            if account_result.success or _halted(account_result):
+                return plan, None, error_from_save_result(contact_result), merged
+        else:
+            (account_result,) = client.create_many(
+                [SObjectRecord(ACCOUNT, account.values)], headers=account_headers
+            )
+            if account_result.success and account_result.id:
+                plan.account_id, plan.account_created = account_result.id, True
+                _remember_account(org_id, item.account_key, account_result.id)
+        if not plan.account_id:
+            # Salesforce refused the Account. A duplicate rule that blocks it names the
+            # company's Account under another spelling ("Acme, Inc." for "ACME", which the
+            # look-up by Name cannot find): the Contact joins that Account, one call more.
+            error = error_from_save_result(account_result)
+            existing = _account_named_by(error)
+            if existing is None:
+                return plan, None, _account_error(error, name), merged
+            plan.account_id, plan.account_created = existing, False
+            _remember_account(org_id, item.account_key, existing)
         (contact_result,) = client.create_many(
-            [SObjectRecord(CONTACT, {**mapped.values, "AccountId": account_result.id})],
+            [SObjectRecord(CONTACT, {**mapped.values, "AccountId": plan.account_id})],
             headers=item.headers,
         )
     except SalesforceError as exc:
@@ -688,6 +699,15 @@ def _create_with_account(
     if contact_result.success and contact_result.id:
         return plan, contact_result.id, None, merged
     return plan, None, error_from_save_result(contact_result), merged
+
+
+def _account_named_by(error: SalesforceError) -> str | None:
+    """The existing Account a duplicate rule matched when it blocked our Account, if any."""
+    if isinstance(error, SalesforceDuplicatesDetected):
+        for record_id in error.match_ids:
+            if record_id.startswith(ACCOUNT_ID_PREFIX):
+                return record_id
+    return None
 
 
 def _halted(result: Any) -> bool:

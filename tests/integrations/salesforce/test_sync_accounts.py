@@ -231,3 +231,33 @@ def test_a_refused_account_fails_the_sync_with_the_accounts_reason(
         "Salesforce refused the Account 'Lee Bakery' for this Contact: "
     )
     assert accounts(control, org) == [] and contacts(control, org) == []
+
+
+@pytest.mark.parametrize(
+    "header_options", ["", "EmailHeader,triggerUserEmail,true"], ids=["rest", "soap"]
+)
+def test_an_account_blocked_by_a_duplicate_rule_is_replaced_by_the_account_it_names(
+    business, connection, control, org, header_options
+):  # type: ignore[no-untyped-def]
+    """The look-up finds Accounts by exact Name; the org's matching rule also knows "Lee
+    Bakery, Inc." is "Lee Bakery" and blocks a second Account. The Contact joins the named one."""
+    existing = control.insert_record(org["org_id"], "Account", {"Name": "Lee Bakery, Inc."})
+    control.set_duplicate_rule(org["org_id"], "Account", match_fields=["Name"], allow_save=False)
+    enable(business, record_type="Contact", header_options=header_options)
+    sync = send(business, **PERSON)
+
+    assert sync.status == SyncStatus.CREATED
+    (account,) = accounts(control, org)
+    (contact,) = contacts(control, org)
+    assert account["Id"] == existing and contact["AccountId"] == existing
+    attempt = sync.attempts.get()
+    assert attempt.api_calls == 3  # the look-up, the refused Account (+ Contact), the Contact
+    assert attempt.detail["account"] == {"id": existing, "created": False}
+
+    # The company's claim now points at that Account: the next person of the company joins it
+    # without asking Salesforce to create an Account again.
+    second = send(business, "inq-2", **BOB, company="Lee Bakery")
+    assert second.status == SyncStatus.CREATED
+    assert [c["AccountId"] for c in contacts(control, org)] == [existing, existing]
+    assert len(accounts(control, org)) == 1
+    assert second.attempts.get().api_calls == 2

@@ -153,8 +153,13 @@ class SyncOut(Schema):
     salesforce_id: str
     error_code: str
     error_message: str
-    attempts: int
+    failed_attempts: int = Field(
+        description="Failed attempts in a row since the last success; 0 once it has synced."
+    )
     last_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(
+        description="When a retrying sync is tried again; null otherwise."
+    )
     synced_at: datetime | None
 
 
@@ -199,7 +204,7 @@ class SourceOut(Schema):
 
 
 def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
-    from integrations.salesforce.models import InquirySync
+    from integrations.salesforce.models import InquirySync, SyncStatus
 
     data: dict[str, Any] = {
         "id": inquiry.external_id,
@@ -222,8 +227,9 @@ def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
             "salesforce_id": sync.record_id,
             "error_code": sync.error_code,
             "error_message": sync.error_message,
-            "attempts": sync.attempt_count,
+            "failed_attempts": sync.attempt_count,
             "last_attempt_at": sync.last_attempt_at,
+            "next_attempt_at": sync.due_at if sync.status == SyncStatus.RETRYING else None,
             "synced_at": sync.synced_at,
         }
     return data

@@ -311,3 +311,27 @@ def test_a_revoked_connection_waits_for_reconnect(business, connection, control,
     assert SalesforceConnection.objects.get(pk=connection.pk).status == (
         ConnectionStatus.NEEDS_RECONNECT
     )
+
+
+def test_the_api_tells_a_retrying_sync_and_when_it_is_tried_again(
+    business, connection, control, org, client, api_key
+):  # type: ignore[no-untyped-def]
+    enable(business)
+    control.add_fault(org["org_id"], "server_unavailable", count=1)
+    sync = send(business, **PERSON)
+    url = f"/api/v1/inquiries/{business.slug}/{sync.inquiry.external_id}"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key}"}
+
+    status = client.get(url, **auth).json()["sync"]
+    assert (status["status"], status["error_code"]) == ("retrying", "SERVER_UNAVAILABLE")
+    assert status["failed_attempts"] == 1
+    next_attempt_at = dt.datetime.fromisoformat(status["next_attempt_at"])
+    assert abs(next_attempt_at - sync.due_at) < dt.timedelta(milliseconds=1)  # JSON keeps ms
+
+    run(sync.inquiry)
+    status = client.get(url, **auth).json()["sync"]
+    assert (status["status"], status["failed_attempts"], status["next_attempt_at"]) == (
+        "created",
+        0,
+        None,
+    )

@@ -75,7 +75,9 @@ def main() -> int:
     def stop_all(*_: object) -> None:
         for process in reversed(processes):
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                # The leader only: Celery's main process stops its own pool (a signal to the
+                # whole group would kill the pool first and log each child as an error).
+                process.terminate()
         deadline = time.monotonic() + 15
         for process in processes:
             try:

@@ -3,15 +3,14 @@ the POST data the card's form sends."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import lxml.html
 from django.http import HttpResponse
 from django.utils import timezone
 
 from autorespond.models import Source
 from integrations.salesforce.models import ConnectionStatus, Environment, SalesforceConnection
+from tests.pages import page
 
 # A value a test can search the page for: it must never be shown.
 ACCESS_TOKEN = "00Dxx0000001gPL!AQ4AQFake.access.token.value"
@@ -20,26 +19,6 @@ REFRESH_TOKEN = "5Aep861FakeRefreshTokenValue"
 
 def card_url(source: Source) -> str:
     return f"/sources/{source.slug}/integrations/salesforce/"
-
-
-def page(response: HttpResponse) -> lxml.html.HtmlElement:
-    return lxml.html.fromstring(response.content.decode())
-
-
-def text_of(element: lxml.html.HtmlElement) -> str:
-    """The element's visible text with whitespace collapsed."""
-    return re.sub(r"\s+", " ", element.text_content()).strip()
-
-
-def block(response: HttpResponse, element_id: str) -> str:
-    """The text of the element with this id (fails the test when it is missing)."""
-    found = page(response).get_element_by_id(element_id, None)
-    assert found is not None, f"no element #{element_id} on the page"
-    return text_of(found)
-
-
-def has_block(response: HttpResponse, element_id: str) -> bool:
-    return page(response).get_element_by_id(element_id, None) is not None
 
 
 def inputs(response: HttpResponse) -> dict[str, Any]:

@@ -7,11 +7,9 @@ call it connect through the emulator with a real OAuth grant (see test_console_v
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
-import lxml.html
 from django.http import HttpResponse
 from django.utils import timezone
 
@@ -26,6 +24,7 @@ from integrations.salesforce.models import (
     SyncStatus,
 )
 from tests.factories import InquiryFactory
+from tests.pages import block, page, text_of
 
 # Values a test searches the pages for: they must never be shown.
 ACCESS_TOKEN = "00Dxx0000001gPL!AQ4AQConsole.access.token.value"
@@ -103,20 +102,6 @@ def sync_make(
     return sync
 
 
-def page(response: HttpResponse) -> lxml.html.HtmlElement:
-    return lxml.html.fromstring(response.content.decode())
-
-
-def text_of(element: lxml.html.HtmlElement) -> str:
-    return re.sub(r"\s+", " ", element.text_content()).strip()
-
-
-def block(response: HttpResponse, element_id: str) -> str:
-    found = page(response).get_element_by_id(element_id, None)
-    assert found is not None, f"no element #{element_id} on the page"
-    return text_of(found)
-
-
 def listed_connection_ids(response: HttpResponse) -> list[int]:
     """The ids of the connections in the console's table, in order."""
     rows = page(response).xpath('//table[@id="connections"]/tbody/tr[@id]')
@@ -133,10 +118,6 @@ def cell(response: HttpResponse, connection: SalesforceConnection, css_class: st
     )
     assert found, f"no {css_class} cell for connection {connection.pk}"
     return text_of(found[0])
-
-
-def messages_of(response: HttpResponse) -> list[str]:
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def emulator_worker_env(emulator: Any) -> dict[str, str]:

@@ -130,10 +130,6 @@ def connect_through_emulator(client: Client, source: Source, **data: str) -> Sal
     return SalesforceConnection.objects.get(source=source)
 
 
-def messages_of(response: HttpResponse) -> list[str]:
-    return [str(message) for message in response.context["messages"]] if response.context else []
-
-
 def issued_tokens(emulator: EmulatorServer) -> list[str]:
     """Every access and refresh token the emulator has issued in this test."""
     with emulator.state.lock:

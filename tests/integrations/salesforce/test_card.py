@@ -19,16 +19,14 @@ from tests.factories import SourceFactory
 from tests.integrations.salesforce.card_support import (
     ACCESS_TOKEN,
     REFRESH_TOKEN,
-    block,
     card_url,
     checked,
     checked_radio,
     connection_create,
     form_data,
-    has_block,
     inputs,
-    page,
 )
+from tests.pages import block, has_block, page
 
 pytestmark = pytest.mark.django_db
 

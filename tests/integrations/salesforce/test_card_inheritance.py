@@ -11,15 +11,13 @@ from integrations.salesforce.selectors import effective_salesforce_settings
 from integrations.salesforce.services import salesforce_settings_update
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.card_support import (
-    block,
     card_url,
     checked,
     connection_create,
     form_data,
-    has_block,
     inputs,
-    page,
 )
+from tests.pages import block, has_block, page
 
 pytestmark = pytest.mark.django_db
 

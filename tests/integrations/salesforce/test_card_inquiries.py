@@ -10,12 +10,10 @@ from integrations.salesforce.models import InquirySync, SyncStatus
 from integrations.salesforce.services import salesforce_settings_update
 from tests.factories import InquiryFactory, SourceFactory
 from tests.integrations.salesforce.card_support import (
-    block,
     card_url,
     connection_create,
-    has_block,
-    page,
 )
+from tests.pages import block, has_block, page
 
 pytestmark = pytest.mark.django_db
 

@@ -28,16 +28,14 @@ from tests.factories import SourceFactory, UserFactory
 from tests.integrations.salesforce.console_support import (
     ACCESS_TOKEN,
     REFRESH_TOKEN,
-    block,
     cell,
     connection_make,
     inherit,
     listed_connection_ids,
-    messages_of,
-    page,
     row_text,
     sync_make,
 )
+from tests.pages import block, messages_of, page
 
 pytestmark = pytest.mark.django_db
 

@@ -32,10 +32,7 @@ from integrations.salesforce.models import (
 )
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.console_support import (
-    block,
     emulator_worker_env,
-    messages_of,
-    page,
 )
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     connect_through_emulator,
@@ -44,6 +41,7 @@ from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtur
     emulator,
     sf_settings,
 )
+from tests.pages import block, messages_of, page
 
 CONSOLE = "/support/salesforce/"
 SUBJECT = "Action needed: reconnect Salesforce for Acme Roofing"

@@ -22,6 +22,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import ConfigDict, Field, field_validator
 
+from autorespond.hooks import inquiry_sync_status
 from autorespond.models import SLUG_VALIDATOR, Inquiry, Source
 from autorespond.services import api_key_authenticate, inquiry_upsert, source_upsert
 
@@ -204,8 +205,6 @@ class SourceOut(Schema):
 
 
 def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
-    from integrations.salesforce.models import InquirySync, SyncStatus
-
     data: dict[str, Any] = {
         "id": inquiry.external_id,
         "source": inquiry.source.slug,
@@ -216,22 +215,8 @@ def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
         },
         "created_at": inquiry.created_at,
         "updated_at": inquiry.updated_at,
-        "sync": None,
     }
-    sync = InquirySync.objects.filter(inquiry=inquiry).first()
-    if sync is not None:
-        data["sync"] = {
-            "status": sync.status,
-            "status_label": sync.get_status_display(),
-            "salesforce_object": sync.sobject,
-            "salesforce_id": sync.record_id,
-            "error_code": sync.error_code,
-            "error_message": sync.error_message,
-            "failed_attempts": sync.attempt_count,
-            "last_attempt_at": sync.last_attempt_at,
-            "next_attempt_at": sync.due_at if sync.status == SyncStatus.RETRYING else None,
-            "synced_at": sync.synced_at,
-        }
+    data["sync"] = inquiry_sync_status(inquiry)
     return data
 
 

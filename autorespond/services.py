@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from autorespond.hooks import inquiry_changed
 from autorespond.models import ApiKey, Inquiry, Source
 
 INQUIRY_FIELDS = (
@@ -76,11 +77,9 @@ def inquiry_upsert(
 ) -> InquiryUpsertResult:
     """Create the inquiry, or update the fields present in `data` and keep the others.
 
-    Every create and every real change asks for a Salesforce sync, after the transaction commits.
+    Every create and every real change is told to the integrations (`hooks.inquiry_changed`),
+    inside the transaction; the Salesforce one then requests a sync after commit.
     """
-    # Imported here: the integration depends on the core, not the other way round at import time.
-    from integrations.salesforce.sync import request_sync
-
     unknown = set(data) - set(INQUIRY_FIELDS)
     if unknown:
         raise ValueError(f"Unknown inquiry fields: {sorted(unknown)}")
@@ -102,7 +101,7 @@ def inquiry_upsert(
         if changed:
             inquiry.full_clean(validate_unique=False)
             inquiry.save()
-            request_sync(inquiry=inquiry)
+            inquiry_changed(inquiry)
     return InquiryUpsertResult(inquiry=inquiry, created=created, changed=changed)
 
 

@@ -7,4 +7,13 @@ class SalesforceConfig(AppConfig):
     verbose_name = "Salesforce"
 
     def ready(self) -> None:
+        # Imported when the app registry is ready: models must be loaded before these modules.
+        from autorespond import hooks
         from integrations.salesforce import checks  # noqa: F401  (registers system checks)
+        from integrations.salesforce.sync import inquiry_sync_status, on_inquiry_changed
+
+        # ready() may run more than once (Django's docs say so): register each callable once.
+        if on_inquiry_changed not in hooks.inquiry_changed_handlers:
+            hooks.inquiry_changed_handlers.append(on_inquiry_changed)
+        if inquiry_sync_status not in hooks.inquiry_sync_status_providers:
+            hooks.inquiry_sync_status_providers.append(inquiry_sync_status)

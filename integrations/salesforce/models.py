@@ -38,6 +38,11 @@ class SalesforceSettings(models.Model):
     # The SOAP header options, in the canonical `HeaderName,property,value;…` form of
     # integrations.salesforce.headers. The card's automation switches read and write this string.
     header_options = models.TextField("Advanced: API headers", blank=True, default="")
+    # Lead source and Status written on every record (product page, "What gets synced"). Blank
+    # means the org's own default: its "Web" Lead source value when it has one, and the Lead
+    # Status picklist's default value. The choices offered are read from the org's describe.
+    lead_source = models.CharField("Lead source", max_length=255, blank=True, default="")
+    lead_status = models.CharField("Lead status", max_length=255, blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -95,6 +100,12 @@ class SalesforceConnection(models.Model):
     api_usage_used = models.PositiveIntegerField(null=True, blank=True)
     api_usage_max = models.PositiveIntegerField(null=True, blank=True)
     api_usage_updated_at = models.DateTimeField(null=True, blank=True)
+    # Set while the org answers with outages (the per-org circuit breaker is open): the card and
+    # the console show "Salesforce unavailable since …". Cleared when a probe succeeds.
+    unavailable_since = models.DateTimeField(null=True, blank=True)
+    # Set while the org's syncs wait because its daily API usage passed the configured share:
+    # "Waiting for API budget". Cleared when usage allows again.
+    budget_paused_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["org_id", "user_id"])]
@@ -116,6 +127,8 @@ class SyncStatus(models.TextChoices):
     DISABLED = "disabled", "Not sent: integration disabled"
     WAITING_RECONNECT = "waiting_reconnect", "Waiting for reconnect"
     RETRYING = "retrying", "Retrying after a temporary error"
+    WAITING_BUDGET = "waiting_budget", "Waiting for API budget"
+    BLOCKED_DUPLICATE = "blocked_duplicate", "Blocked by your Salesforce duplicate rule"
     FAILED = "failed", "Failed"
 
 

@@ -13,7 +13,7 @@ def sync_inquiry(inquiry_id: int) -> str:
     Retries are not Celery retries of this message: the service stores `due_at` and enqueues
     the next attempt with a countdown, so the sweeper covers it too if that message is lost.
     """
-    from integrations.salesforce.sync import sync_inquiry_run
+    from integrations.salesforce.sync.runner import sync_inquiry_run
 
     result = sync_inquiry_run(inquiry_id=inquiry_id)
     return result.status if result is not None else "nothing to do"
@@ -22,7 +22,7 @@ def sync_inquiry(inquiry_id: int) -> str:
 @shared_task(name="integrations.salesforce.tasks.sweep_due_syncs")
 def sweep_due_syncs() -> int:
     """Re-enqueue syncs that are due and not running (beat: salesforce-sweep-due-syncs)."""
-    from integrations.salesforce.sync import syncs_sweep
+    from integrations.salesforce.sync.runner import syncs_sweep
 
     return syncs_sweep()
 
@@ -33,7 +33,7 @@ def validate_all_connections() -> int:
 
     Starts a ValidationRun like the console's Validate all; returns the run's id.
     """
-    from integrations.salesforce.console import validation_run_start
+    from integrations.salesforce.support.console import validation_run_start
 
     return validation_run_start(actor=None).pk
 
@@ -41,7 +41,7 @@ def validate_all_connections() -> int:
 @shared_task(name="integrations.salesforce.tasks.fan_out_validation_run")
 def fan_out_validation_run(run_id: int) -> int:
     """Enqueue one validation per connection of the run (support console, issue 7)."""
-    from integrations.salesforce.console import validation_run_fan_out
+    from integrations.salesforce.support.console import validation_run_fan_out
 
     return validation_run_fan_out(run_id=run_id)
 
@@ -49,6 +49,6 @@ def fan_out_validation_run(run_id: int) -> int:
 @shared_task(name="integrations.salesforce.tasks.validate_connection_in_run")
 def validate_connection_in_run(run_id: int, connection_id: int) -> None:
     """Validate one connection as part of a run and count it (idempotent)."""
-    from integrations.salesforce.console import validation_run_check
+    from integrations.salesforce.support.console import validation_run_check
 
     validation_run_check(run_id=run_id, connection_id=connection_id)

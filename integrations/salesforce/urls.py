@@ -2,7 +2,9 @@
 
 from django.urls import path
 
-from integrations.salesforce import views, views_console, views_oauth
+from integrations.salesforce.card import views
+from integrations.salesforce.oauth import views as views_oauth
+from integrations.salesforce.support import views as views_console
 
 app_name = "salesforce"
 

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.client import SalesforceClient
+from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceError,
     SalesforceRateLimited,

@@ -21,7 +21,7 @@ from integrations.salesforce.models import (
     SalesforceConnection,
     SalesforceSettings,
 )
-from integrations.salesforce.sync import AttemptResult, sync_inquiry_run
+from integrations.salesforce.sync.runner import AttemptResult, sync_inquiry_run
 from salesforce_emulator import EmulatorControl, EmulatorServer
 from tests.salesforce_emulator.conftest import connect
 

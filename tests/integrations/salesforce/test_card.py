@@ -8,13 +8,13 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
+from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import (
     ConnectionStatus,
     Environment,
     RecordType,
     SalesforceSettings,
 )
-from integrations.salesforce.services import salesforce_settings_update
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.card_support import (
     ACCESS_TOKEN,

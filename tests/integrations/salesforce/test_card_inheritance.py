@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 
 from autorespond.models import Source
+from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import SalesforceSettings
 from integrations.salesforce.selectors import effective_salesforce_settings
-from integrations.salesforce.services import salesforce_settings_update
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.card_support import (
     card_url,

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import InquirySync, SyncStatus
-from integrations.salesforce.services import salesforce_settings_update
 from tests.factories import InquiryFactory, SourceFactory
 from tests.integrations.salesforce.card_support import (
     card_url,

@@ -9,16 +9,16 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.client import SalesforceClient
+from integrations.salesforce.api.errors import (
     SalesforceDuplicatesDetected,
     SalesforceRateLimited,
     SalesforceTransientError,
     SalesforceValidationError,
 )
-from integrations.salesforce.headers import SoapHeaders, parse_header_options
+from integrations.salesforce.api.headers import SoapHeaders, parse_header_options
+from integrations.salesforce.api.soap import SObjectRecord
 from integrations.salesforce.models import SalesforceConnection
-from integrations.salesforce.soap import SObjectRecord
 from salesforce_emulator import EmulatorControl
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     connect_through_emulator,

@@ -12,7 +12,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from autorespond.models import Source
-from integrations.salesforce.console import SourceTree, console_connection_rows
 from integrations.salesforce.models import (
     ConnectionStatus,
     Environment,
@@ -24,6 +23,7 @@ from integrations.salesforce.models import (
     ValidationRun,
 )
 from integrations.salesforce.selectors import effective_salesforce_settings
+from integrations.salesforce.support.console import SourceTree, console_connection_rows
 from tests.factories import SourceFactory, UserFactory
 from tests.integrations.salesforce.console_support import (
     ACCESS_TOKEN,

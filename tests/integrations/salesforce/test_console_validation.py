@@ -17,11 +17,6 @@ from django.core import mail
 from django.test import Client
 
 from autorespond.models import Source
-from integrations.salesforce.console import (
-    validation_run_check,
-    validation_run_fan_out,
-    validation_run_start,
-)
 from integrations.salesforce.models import (
     ConnectionStatus,
     SalesforceConnection,
@@ -29,6 +24,11 @@ from integrations.salesforce.models import (
     StaffActionKind,
     ValidationRun,
     ValidationRunResult,
+)
+from integrations.salesforce.support.console import (
+    validation_run_check,
+    validation_run_fan_out,
+    validation_run_start,
 )
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.console_support import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.salesforce.headers import (
+from integrations.salesforce.api.headers import (
     HEADER_NAMES,
     AllOrNoneHeader,
     AllowFieldTruncationHeader,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autorespond.models import Inquiry
-from integrations.salesforce.mapping import (
+from integrations.salesforce.sync.mapping import (
     PLACEHOLDER,
     account_fields,
     account_name,

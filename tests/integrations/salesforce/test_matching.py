@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.salesforce.matching import (
+from integrations.salesforce.sync.matching import (
     Candidate,
     MatchRequest,
     account_key,

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from integrations.salesforce.models import SalesforceConnection, SalesforceSettings
-from integrations.salesforce.oauth import REVOKE_IN_SALESFORCE_HELP
+from integrations.salesforce.oauth.flow import REVOKE_IN_SALESFORCE_HELP
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     card_url,
     connect_through_emulator,

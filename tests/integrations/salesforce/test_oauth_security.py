@@ -14,9 +14,9 @@ from django.db import connection as db
 from django.test import Client
 from django.views.debug import ExceptionReporter
 
-from integrations.salesforce.errors import SalesforceTransientError
+from integrations.salesforce.api.errors import SalesforceTransientError
 from integrations.salesforce.models import SalesforceConnection
-from integrations.salesforce.tokens import refresh_access_token
+from integrations.salesforce.oauth.tokens import refresh_access_token
 from integrations.salesforce.validation import connection_validate
 from tests.factories import MembershipFactory, UserFactory
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)

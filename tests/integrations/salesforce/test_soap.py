@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceRateLimited,
     SalesforceTransientError,
     SalesforceValidationError,
 )
-from integrations.salesforce.headers import SoapHeaders, parse_header_options
-from integrations.salesforce.soap import SaveError, SaveResult, SoapClient, SObjectRecord
+from integrations.salesforce.api.headers import SoapHeaders, parse_header_options
+from integrations.salesforce.api.soap import SaveError, SaveResult, SoapClient, SObjectRecord
 from salesforce_emulator import EmulatorServer, EmulatorState, Org
 from salesforce_emulator.core import AssignmentEntry, AutoResponseEntry, DuplicateRule, User
 from tests.salesforce_emulator.conftest import trusting_session

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from integrations.salesforce.locks import LOCK_PREFIX, LockBusy, person_lock
 from integrations.salesforce.models import SalesforcePerson
+from integrations.salesforce.sync.locks import LOCK_PREFIX, LockBusy, person_lock
 
 pytestmark = pytest.mark.django_db
 KEYS = ["phone:+14155551212", "email:ann@example.com"]

@@ -12,10 +12,10 @@ from django.db import connection as db
 from django.db import connections
 from django.test import Client
 
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import SalesforceReconnectRequired
+from integrations.salesforce.api.client import SalesforceClient
+from integrations.salesforce.api.errors import SalesforceReconnectRequired
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
-from integrations.salesforce.tokens import refresh_access_token
+from integrations.salesforce.oauth.tokens import refresh_access_token
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     access_tokens_of,
     connect_through_emulator,

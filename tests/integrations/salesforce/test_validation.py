@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import SalesforceValidationError, error_from_code
-from integrations.salesforce.headers import SoapHeaders
+from integrations.salesforce.api.client import SalesforceClient
+from integrations.salesforce.api.errors import SalesforceValidationError, error_from_code
+from integrations.salesforce.api.headers import SoapHeaders
 from integrations.salesforce.models import (
     ConnectionStatus,
     SalesforceConnection,

@@ -21,15 +21,15 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.salesforce.connections import connection_mark_needs_reconnect
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.errors import (
     SalesforceError,
     SalesforceReconnectRequired,
     SalesforceTransientError,
     error_from_http,
 )
+from integrations.salesforce.connections import connection_mark_needs_reconnect
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
-from integrations.salesforce.oauth import (
+from integrations.salesforce.oauth.flow import (
     TOKEN_PATH,
     error_from_oauth,
     login_url_is_allowed,

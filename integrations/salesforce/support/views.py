@@ -21,13 +21,13 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.salesforce import console
 from integrations.salesforce.models import (
     InquirySync,
     SalesforceConnection,
     StaffActionKind,
     ValidationRun,
 )
+from integrations.salesforce.support import console
 
 PAGE_SIZE = 50
 

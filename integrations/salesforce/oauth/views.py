@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from autorespond.models import Source
 from autorespond.selectors import source_get_for_user, sources_visible_to
-from integrations.salesforce.oauth import (
+from integrations.salesforce.oauth.flow import (
     CHOICE_MY_DOMAIN,
     CHOICE_PRODUCTION,
     CHOICE_SANDBOX,

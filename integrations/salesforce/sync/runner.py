@@ -73,7 +73,7 @@ from simple_salesforce.format import format_soql
 
 from autorespond.models import Inquiry, Source
 from autorespond.selectors import source_descendant_ids
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceDuplicatesDetected,
     SalesforceError,
@@ -82,9 +82,18 @@ from integrations.salesforce.errors import (
     SalesforceTransientError,
     SalesforceValidationError,
 )
-from integrations.salesforce.headers import HeaderOptionError, SoapHeaders, parse_header_options
-from integrations.salesforce.locks import LockBusy, lock_ttl_seconds, person_lock
-from integrations.salesforce.mapping import (
+from integrations.salesforce.api.headers import HeaderOptionError, SoapHeaders, parse_header_options
+from integrations.salesforce.models import (
+    InquirySync,
+    SalesforceConnection,
+    SalesforcePerson,
+    SalesforceSettings,
+    SyncAttempt,
+    SyncStatus,
+)
+from integrations.salesforce.selectors import effective_salesforce_settings
+from integrations.salesforce.sync.locks import LockBusy, lock_ttl_seconds, person_lock
+from integrations.salesforce.sync.mapping import (
     ACCOUNT,
     CONTACT,
     LEAD,
@@ -94,7 +103,7 @@ from integrations.salesforce.mapping import (
     account_name,
     salesforce_fields,
 )
-from integrations.salesforce.matching import (
+from integrations.salesforce.sync.matching import (
     ACCOUNT_ID_PREFIX,
     Match,
     MatchRequest,
@@ -105,18 +114,9 @@ from integrations.salesforce.matching import (
     person_keys,
     sobject_of_id,
 )
-from integrations.salesforce.models import (
-    InquirySync,
-    SalesforceConnection,
-    SalesforcePerson,
-    SalesforceSettings,
-    SyncAttempt,
-    SyncStatus,
-)
-from integrations.salesforce.selectors import effective_salesforce_settings
 
 if TYPE_CHECKING:
-    from integrations.salesforce.client import SalesforceClient
+    from integrations.salesforce.api.client import SalesforceClient
 
 logger = logging.getLogger(__name__)
 
@@ -602,8 +602,8 @@ def _write_group(
     client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
 ) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
     """One create or update call for plans of one group; returns (plan, id, error, fields)."""
-    from integrations.salesforce.client import error_from_save_result
-    from integrations.salesforce.soap import SObjectRecord
+    from integrations.salesforce.api.client import error_from_save_result
+    from integrations.salesforce.api.soap import SObjectRecord
 
     mapped = [p.item.fields_for(p.sobject, for_update=operation == "update") for p in plans]
     records = [
@@ -662,8 +662,11 @@ def _create_with_account(
     owned by the connected user. An Account a duplicate rule blocks is replaced by the Account
     the rule names, and the Contact is then created alone (one call more).
     """
-    from integrations.salesforce.client import error_from_save_result, save_result_from_subrequest
-    from integrations.salesforce.soap import SObjectRecord
+    from integrations.salesforce.api.client import (
+        error_from_save_result,
+        save_result_from_subrequest,
+    )
+    from integrations.salesforce.api.soap import SObjectRecord
 
     item = plan.item
     mapped = item.fields_for(CONTACT, for_update=False)
@@ -926,7 +929,7 @@ class AttemptResult:
 
 
 def _client_for(connection: SalesforceConnection) -> SalesforceClient:
-    from integrations.salesforce.client import SalesforceClient
+    from integrations.salesforce.api.client import SalesforceClient
 
     return SalesforceClient(connection)
 

@@ -11,7 +11,7 @@ the card submits both that text and the automation switches, which are two views
   and property is kept.
 
 Whatever was submitted, what is stored is the canonical string of
-`integrations.salesforce.headers`, so the card always shows the two views in agreement.
+`integrations.salesforce.api.headers`, so the card always shows the two views in agreement.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from autorespond.models import Source
-from integrations.salesforce.headers import (
+from integrations.salesforce.api.headers import (
     Assignment,
     HeaderOptionError,
     SoapHeaders,
     parse_header_options,
 )
 from integrations.salesforce.models import RecordType, SalesforceSettings
-from integrations.salesforce.sync import sync_resume_waiting_for_contact_info
+from integrations.salesforce.sync.runner import sync_resume_waiting_for_contact_info
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ Decisions, with their reasons:
   (MailingStreet, MailingCity, MailingState, MailingPostalCode); Contacts have no Company field:
   the company becomes the Contact's **Account** (`account_fields`: Name = the company, spaces
   collapsed, cut to Account.Name's 255 characters). The sync finds that Account by Name or
-  creates it (see `integrations.salesforce.sync`); without a company a Contact has no Account
+  creates it (see `integrations.salesforce.sync.runner`); without a company a Contact has no Account
   (a private contact, visible to its owner and admins only).
 * **Status is never sent.** On create, Salesforce fills Lead.Status with the org's default
   LeadStatus (the one marked IsDefault, SALESFORCE.md section 3); the values are the org admin's
@@ -36,7 +36,7 @@ Decisions, with their reasons:
 * **Phone**: written in the national format when the number belongs to the source's region
   (`(415) 555-1212`, as Salesforce's own UI shows US numbers) and in the international format
   otherwise (`+44 20 7946 0958`); a number `phonenumbers` cannot read is written as given.
-  Matching does not depend on the format (see `integrations.salesforce.matching`).
+  Matching does not depend on the format (see `integrations.salesforce.sync.matching`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ few lines of XML building are less risk than any of those.
 Responses are parsed with defusedxml: the instance URL comes from an OAuth token response, and a
 hostile or broken server must not be able to expand entities in our worker.
 
-Every failure becomes a typed error from :mod:`integrations.salesforce.errors`: faults by their
+Every failure becomes a typed error from :mod:`integrations.salesforce.api.errors`: faults by their
 exception code, network failures as :class:`SalesforceTransientError`. Per-record failures are
 not exceptions; they come back as :class:`SaveResult` with ``success=False``, as Salesforce
 returns them. The access token is sent in the ``SessionHeader`` and never appears in exceptions,

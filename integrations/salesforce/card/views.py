@@ -17,19 +17,19 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from autorespond.models import Source
 from autorespond.selectors import source_get_for_user, sources_visible_to
-from integrations.salesforce import card as card_data
-from integrations.salesforce.forms import (
+from integrations.salesforce.card import presentation as card_data
+from integrations.salesforce.card.forms import (
     EXPLANATIONS,
     RECORD_TYPE_HELP,
     SalesforceSettingsForm,
 )
+from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import InquirySync, SyncStatus
 from integrations.salesforce.selectors import (
     effective_salesforce_settings,
     salesforce_settings_of,
 )
-from integrations.salesforce.services import salesforce_settings_update
-from integrations.salesforce.sync import sync_retry
+from integrations.salesforce.sync.runner import sync_retry
 
 
 def _card_url(source: Source) -> str:

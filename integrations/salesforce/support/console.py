@@ -33,7 +33,6 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from autorespond.models import Source
-from integrations.salesforce import sync as sync_module
 from integrations.salesforce.models import (
     ConnectionStatus,
     InquirySync,
@@ -45,8 +44,9 @@ from integrations.salesforce.models import (
     ValidationRun,
     ValidationRunResult,
 )
-from integrations.salesforce.oauth import DisconnectResult, connection_disconnect
+from integrations.salesforce.oauth.flow import DisconnectResult, connection_disconnect
 from integrations.salesforce.selectors import effective_salesforce_settings
+from integrations.salesforce.sync import runner as sync_module
 from integrations.salesforce.validation import ValidationResult, connection_validate
 
 logger = logging.getLogger(__name__)

@@ -53,11 +53,11 @@ from typing import TYPE_CHECKING, Any
 import phonenumbers
 from simple_salesforce.format import format_soql
 
-from integrations.salesforce.errors import SalesforceTransientError, error_from_code
-from integrations.salesforce.mapping import CONTACT, LEAD
+from integrations.salesforce.api.errors import SalesforceTransientError, error_from_code
+from integrations.salesforce.sync.mapping import CONTACT, LEAD
 
 if TYPE_CHECKING:
-    from integrations.salesforce.client import SalesforceClient
+    from integrations.salesforce.api.client import SalesforceClient
 
 PERSONS_PER_QUERY = 10
 QUERIES_PER_COMPOSITE = 4

@@ -14,13 +14,13 @@ from typing import Any
 from django import forms
 
 from autorespond.models import Source
-from integrations.salesforce.headers import HeaderOptionError, parse_header_options
-from integrations.salesforce.models import RecordType, SalesforceSettings
-from integrations.salesforce.services import (
+from integrations.salesforce.api.headers import HeaderOptionError, parse_header_options
+from integrations.salesforce.card.services import (
     OWN_SETTING_FIELDS,
     AutomationSwitches,
     header_options_resolve,
 )
+from integrations.salesforce.models import RecordType, SalesforceSettings
 
 
 @dataclass(frozen=True)

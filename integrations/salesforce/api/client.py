@@ -30,7 +30,7 @@ from django.utils import timezone
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError as LibrarySalesforceError
 
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceDuplicatesDetected,
     SalesforceError,
@@ -38,9 +38,9 @@ from integrations.salesforce.errors import (
     error_from_code,
     error_from_http,
 )
-from integrations.salesforce.headers import SoapHeaders
+from integrations.salesforce.api.headers import SoapHeaders
+from integrations.salesforce.api.soap import SaveError, SaveResult, SoapClient, SObjectRecord
 from integrations.salesforce.models import SalesforceConnection
-from integrations.salesforce.soap import SaveError, SaveResult, SoapClient, SObjectRecord
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class SalesforceClient:
 
     def _refresh(self, stale_token: str) -> None:
         # Imported here: tokens imports the OAuth machinery, which the client needs only now.
-        from integrations.salesforce.tokens import refresh_access_token
+        from integrations.salesforce.oauth.tokens import refresh_access_token
 
         self.connection = refresh_access_token(
             connection=self.connection, stale_access_token=stale_token

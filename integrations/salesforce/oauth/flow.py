@@ -45,7 +45,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from autorespond.models import Source
 from autorespond.selectors import source_descendant_ids
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.errors import (
     SalesforceError,
     SalesforceTransientError,
     error_from_code,
@@ -53,7 +53,7 @@ from integrations.salesforce.errors import (
 )
 from integrations.salesforce.models import ConnectionStatus, Environment, SalesforceConnection
 from integrations.salesforce.selectors import effective_salesforce_settings
-from integrations.salesforce.sync import sync_resume_waiting
+from integrations.salesforce.sync.runner import sync_resume_waiting
 
 logger = logging.getLogger(__name__)
 

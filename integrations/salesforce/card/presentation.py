@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from autorespond.models import Inquiry, Source
 from autorespond.selectors import inquiries_recent
-from integrations.salesforce.headers import HeaderOptionError, SoapHeaders, parse_header_options
+from integrations.salesforce.api.headers import HeaderOptionError, SoapHeaders, parse_header_options
 from integrations.salesforce.models import (
     ConnectionStatus,
     InquirySync,

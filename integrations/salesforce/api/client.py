@@ -6,8 +6,9 @@ adds what neither does for a connection made through OAuth:
 * every request has a timeout and trusts the configured CA (the local emulator's, in tests);
 * every failure becomes a typed error from `errors` (auth, rate limit, transient, validation),
   with Salesforce's own code, message and fields;
-* an expired access token (INVALID_SESSION_ID) is refreshed once through `tokens` and the call
-  is tried again; simple-salesforce cannot do this for a session-id login (SALESFORCE.md §5);
+* an expired access token (INVALID_SESSION_ID) is refreshed once through the `refresh` callable
+  it was given (`oauth.tokens.salesforce_client` hands it in) and the call is tried again;
+  simple-salesforce cannot do this for a session-id login (SALESFORCE.md §5);
 * each call is counted (`api_calls`), and the org's API usage from `Sforce-Limit-Info` /
   `LimitInfoHeader` is kept on the connection for the support console;
 * writes go through REST unless the source's headers need SOAP (`SoapHeaders.needs_soap`), and
@@ -45,6 +46,8 @@ from integrations.salesforce.models import SalesforceConnection
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# (connection, refused access token) -> the connection with a working access token.
+TokenRefresher = Callable[[SalesforceConnection, str], SalesforceConnection]
 
 # Salesforce's limit on records per sObject Collections call and per SOAP create/update.
 MAX_RECORDS_PER_WRITE = 200
@@ -151,9 +154,17 @@ class SalesforceClient:
     """REST and SOAP calls to the org of one connection, as that connection's user."""
 
     def __init__(
-        self, connection: SalesforceConnection, *, session: requests.Session | None = None
+        self,
+        connection: SalesforceConnection,
+        *,
+        session: requests.Session | None = None,
+        refresh: TokenRefresher | None = None,
     ) -> None:
         self.connection = connection
+        # Called with (connection, the refused access token) when a call fails with
+        # INVALID_SESSION_ID; returns the connection with a working token. Handed in by the
+        # OAuth layer (`oauth.tokens.salesforce_client`), which this layer must not import.
+        self._refresh_token = refresh
         self.api_version = settings.SALESFORCE_API_VERSION
         self.session = session or salesforce_http_session()
         #: Calls made to the org's APIs (REST and SOAP) by this client, refused ones included.
@@ -193,7 +204,11 @@ class SalesforceClient:
             try:
                 return call()
             except SalesforceAuthError as exc:
-                if attempt == 1 and exc.error_code == "INVALID_SESSION_ID":
+                if (
+                    attempt == 1
+                    and exc.error_code == "INVALID_SESSION_ID"
+                    and self._refresh_token is not None
+                ):
                     self._refresh(stale_token)
                     continue
                 raise
@@ -202,12 +217,8 @@ class SalesforceClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _refresh(self, stale_token: str) -> None:
-        # Imported here: tokens imports the OAuth machinery, which the client needs only now.
-        from integrations.salesforce.oauth.tokens import refresh_access_token
-
-        self.connection = refresh_access_token(
-            connection=self.connection, stale_access_token=stale_token
-        )
+        assert self._refresh_token is not None
+        self.connection = self._refresh_token(self.connection, stale_token)
         self._sf = self._build_rest()
 
     def _rest(self, call: Callable[[Salesforce], T]) -> T:

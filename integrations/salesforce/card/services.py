@@ -32,7 +32,7 @@ from integrations.salesforce.api.headers import (
     parse_header_options,
 )
 from integrations.salesforce.models import RecordType, SalesforceSettings
-from integrations.salesforce.sync.runner import sync_resume_waiting_for_contact_info
+from integrations.salesforce.sync.scheduling import sync_resume_waiting_for_contact_info
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from integrations.salesforce.selectors import (
     effective_salesforce_settings,
     salesforce_settings_of,
 )
-from integrations.salesforce.sync.runner import sync_retry
+from integrations.salesforce.sync.scheduling import sync_retry
 
 
 def _card_url(source: Source) -> str:

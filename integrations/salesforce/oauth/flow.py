@@ -10,8 +10,8 @@ The flow, and where each safeguard sits:
    travels in the URL except the random state, so it cannot be forged or replayed elsewhere.
 3. On return, `oauth_pop_flow` removes the flow from the session (a state works once), and
    `oauth_complete` exchanges the code with the verifier, checks the response's signature, reads
-   who connected, and stores the connection (tokens encrypted by the model field). Syncs that
-   waited for a connection are then sent again.
+   who connected, and stores the connection (tokens encrypted by the model field). The callback
+   view then sends again the syncs that waited for a connection.
 
 `oauth_session` is the one factory for Authlib sessions against a login host; `tokens` uses it to
 refresh and `connection_disconnect` to revoke. Tokens never reach a log line, a message or an
@@ -24,9 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import logging
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -51,9 +49,12 @@ from integrations.salesforce.api.errors import (
     error_from_code,
     error_from_http,
 )
-from integrations.salesforce.models import ConnectionStatus, Environment, SalesforceConnection
+from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
+from integrations.salesforce.oauth.hosts import (
+    LoginChoice,
+    login_url_is_allowed,
+)
 from integrations.salesforce.selectors import effective_salesforce_settings
-from integrations.salesforce.sync.runner import sync_resume_waiting
 
 logger = logging.getLogger(__name__)
 
@@ -65,42 +66,16 @@ TOKEN_PATH = "/services/oauth2/token"  # noqa: S105 (a path, not a secret)
 REVOKE_PATH = "/services/oauth2/revoke"
 USERINFO_PATH = "/services/oauth2/userinfo"
 
-# Flows kept in one session: enough for a few tabs, few enough that a session stays small.
-MAX_PENDING_FLOWS = 5
-# How long a started flow may take: logging in to Salesforce (with MFA) and approving.
-FLOW_LIFETIME_SECONDS = 30 * 60
-SESSION_KEY = "salesforce_oauth_flows"
-
-# What the owner picks on the card.
-CHOICE_PRODUCTION = "production"
-CHOICE_SANDBOX = "sandbox"
-CHOICE_MY_DOMAIN = "mydomain"
-
-# Salesforce's My Domain login hosts (help.salesforce.com "My Domain URL formats"):
-# production `<name>.my.salesforce.com`, Developer Edition `<name>.develop.my.salesforce.com`,
-# sandbox `<name>--<sandbox>.sandbox.my.salesforce.com`, scratch `<name>.scratch.my.salesforce.com`.
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_MY_DOMAIN_HOSTS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(rf"^{_LABEL}\.my\.salesforce\.com$"), Environment.PRODUCTION),
-    (re.compile(rf"^{_LABEL}\.develop\.my\.salesforce\.com$"), Environment.PRODUCTION),
-    (re.compile(rf"^{_LABEL}--{_LABEL}\.sandbox\.my\.salesforce\.com$"), Environment.SANDBOX),
-    (re.compile(rf"^{_LABEL}\.scratch\.my\.salesforce\.com$"), Environment.SANDBOX),
-)
-
 REVOKE_IN_SALESFORCE_HELP = (
     "Access can also be revoked in Salesforce: a Salesforce admin under Setup → Connected Apps "
     "OAuth Usage, or the connected user under their personal settings → Connected Apps."
 )
 
-MY_DOMAIN_HELP = (
-    "Enter your org's My Domain host, for example acme.my.salesforce.com, or "
-    "acme--uat.sandbox.my.salesforce.com for a sandbox. Salesforce shows it under "
-    "Setup → My Domain."
-)
-
-
-class InvalidLoginHost(ValueError):
-    """The owner's My Domain entry is not a Salesforce login host; the text says what to enter."""
+# Flows kept in one session: enough for a few tabs, few enough that a session stays small.
+MAX_PENDING_FLOWS = 5
+# How long a started flow may take: logging in to Salesforce (with MFA) and approving.
+FLOW_LIFETIME_SECONDS = 30 * 60
+SESSION_KEY = "salesforce_oauth_flows"
 
 
 class OAuthFlowError(Exception):
@@ -109,14 +84,6 @@ class OAuthFlowError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-
-@dataclass(frozen=True)
-class LoginChoice:
-    """Where the owner signs in, and whether that is a production org or a sandbox."""
-
-    login_url: str
-    environment: str
 
 
 @dataclass(frozen=True)
@@ -131,111 +98,6 @@ class PendingFlow:
     code_verifier: str
     redirect_uri: str
     started_at: float
-
-
-# --- Where to sign in -------------------------------------------------------------------------
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether a login host is this machine (the local emulator), where plain http is fine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _base_url(url: str) -> str:
-    """scheme://host[:port] of a URL, lower-cased, without path or trailing slash."""
-    parts = urlsplit(url.strip())
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-
-
-def extra_login_urls() -> dict[str, str]:
-    """settings.SALESFORCE_EXTRA_LOGIN_HOSTS as {host[:port]: base URL}.
-
-    An entry may be a bare host (plain http for loopback hosts such as the local emulator's,
-    https otherwise) or a full URL.
-    """
-    urls: dict[str, str] = {}
-    for entry in settings.SALESFORCE_EXTRA_LOGIN_HOSTS:
-        entry = entry.strip().lower().rstrip("/")
-        if not entry:
-            continue
-        if "://" not in entry:
-            host = urlsplit(f"//{entry}").hostname or ""
-            entry = f"{'http' if is_loopback_host(host) else 'https'}://{entry}"
-        urls[urlsplit(entry).netloc] = _base_url(entry)
-    return urls
-
-
-def login_url_for(*, choice: str, my_domain: str = "") -> LoginChoice:
-    """The login URL and environment for the owner's choice on the card.
-
-    Raises InvalidLoginHost with a message for the owner when a My Domain entry is not a
-    Salesforce login host (or one of settings.SALESFORCE_EXTRA_LOGIN_HOSTS).
-    """
-    if choice == CHOICE_PRODUCTION:
-        return LoginChoice(_base_url(settings.SALESFORCE_LOGIN_URL), Environment.PRODUCTION)
-    if choice == CHOICE_SANDBOX:
-        return LoginChoice(_base_url(settings.SALESFORCE_SANDBOX_LOGIN_URL), Environment.SANDBOX)
-    if choice != CHOICE_MY_DOMAIN:
-        raise InvalidLoginHost("Choose Production, Sandbox or My Domain.")
-
-    entry = my_domain.strip().lower()
-    if not entry:
-        raise InvalidLoginHost(MY_DOMAIN_HELP)
-    try:
-        parts = urlsplit(entry if "://" in entry else f"https://{entry}")
-        port = parts.port
-    except ValueError:  # e.g. a port that is not a number, an unclosed [IPv6 bracket
-        raise InvalidLoginHost(
-            f"“{my_domain.strip()}” is not a Salesforce My Domain host. {MY_DOMAIN_HELP}"
-        ) from None
-    if (
-        parts.scheme not in ("http", "https")
-        or parts.username
-        or parts.password
-        or parts.query
-        or parts.fragment
-        or parts.path not in ("", "/")
-    ):
-        raise InvalidLoginHost(f"Enter only the host name, without a path. {MY_DOMAIN_HELP}")
-
-    extras = extra_login_urls()
-    if parts.netloc in extras:
-        login_url = extras[parts.netloc]
-        sandbox = _base_url(settings.SALESFORCE_SANDBOX_LOGIN_URL)
-        environment = Environment.SANDBOX if login_url == sandbox else Environment.PRODUCTION
-        return LoginChoice(login_url, environment)
-
-    host = parts.hostname or ""
-    if parts.scheme == "https" and port in (None, 443):
-        for pattern, environment in _MY_DOMAIN_HOSTS:
-            if pattern.match(host):
-                return LoginChoice(f"https://{host}", environment)
-    raise InvalidLoginHost(
-        f"“{my_domain.strip()}” is not a Salesforce My Domain host. {MY_DOMAIN_HELP}"
-    )
-
-
-def login_url_is_allowed(login_url: str) -> bool:
-    """Whether a stored login URL is one we would send a refresh token to."""
-    base = _base_url(login_url)
-    allowed = {
-        _base_url(settings.SALESFORCE_LOGIN_URL),
-        _base_url(settings.SALESFORCE_SANDBOX_LOGIN_URL),
-        *extra_login_urls().values(),
-    }
-    if base in allowed:
-        return True
-    parts = urlsplit(base)
-    return (
-        parts.scheme == "https"
-        and parts.port is None
-        and any(pattern.match(parts.hostname or "") for pattern, _ in _MY_DOMAIN_HOSTS)
-    )
 
 
 # --- Authlib --------------------------------------------------------------------------------
@@ -421,8 +283,8 @@ def oauth_complete(
 ) -> SalesforceConnection:
     """Finish a sign-in: exchange the code, learn who connected, store the source's connection.
 
-    A reconnect replaces the tokens of the existing connection and makes it usable again; syncs
-    of this source (and of sources inheriting from it) that waited for it are then sent.
+    A reconnect replaces the tokens of the existing connection and makes it usable again; the
+    caller then resumes the syncs that waited for it (`sync.scheduling.sync_resume_waiting`).
     """
     token = oauth_exchange_code(flow=flow, code=code)
     org_id, user_id = _ids_from_identity_url(token["id"])
@@ -454,7 +316,6 @@ def oauth_complete(
                 "last_validation_message": "",
             },
         )
-        transaction.on_commit(lambda: resume_waiting_syncs(connection=connection))
     logger.info(
         "salesforce connected source=%s org=%s user=%s environment=%s reconnect=%s",
         source.slug,
@@ -464,14 +325,6 @@ def oauth_complete(
         not created,
     )
     return connection
-
-
-def resume_waiting_syncs(*, connection: SalesforceConnection) -> int:
-    """Send again the inquiries that waited for this connection (waiting_reconnect): those of its
-    source and of the sources that inherit it. Returns how many."""
-    resumed = sync_resume_waiting(connection=connection)
-    logger.info("salesforce resumed %s waiting sync(s) source_id=%s", resumed, connection.source_id)
-    return resumed
 
 
 # --- Disconnecting -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import (
     SalesforceError,
     SalesforceReconnectRequired,
@@ -29,12 +30,8 @@ from integrations.salesforce.api.errors import (
 )
 from integrations.salesforce.connections import connection_mark_needs_reconnect
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
-from integrations.salesforce.oauth.flow import (
-    TOKEN_PATH,
-    error_from_oauth,
-    login_url_is_allowed,
-    oauth_session,
-)
+from integrations.salesforce.oauth.flow import TOKEN_PATH, error_from_oauth, oauth_session
+from integrations.salesforce.oauth.hosts import login_url_is_allowed
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +39,18 @@ logger = logging.getLogger(__name__)
 # or org is inactive. Anything else (network, 5xx, rate limit, our own client credentials) leaves
 # the connection as it is.
 _GRANT_GONE = frozenset({"invalid_grant", "inactive_user", "inactive_org"})
+
+
+def salesforce_client(
+    connection: SalesforceConnection, *, session: requests.Session | None = None
+) -> SalesforceClient:
+    """A client for `connection` whose expired access token refreshes itself (once per call,
+    through `refresh_access_token`). Every caller that talks to an org gets its client here."""
+    return SalesforceClient(connection, session=session, refresh=_refresh_for_client)
+
+
+def _refresh_for_client(connection: SalesforceConnection, stale_token: str) -> SalesforceConnection:
+    return refresh_access_token(connection=connection, stale_access_token=stale_token)
 
 
 @sensitive_variables()

@@ -20,23 +20,26 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from autorespond.models import Source
 from autorespond.selectors import source_get_for_user, sources_visible_to
 from integrations.salesforce.oauth.flow import (
-    CHOICE_MY_DOMAIN,
-    CHOICE_PRODUCTION,
-    CHOICE_SANDBOX,
     REVOKE_IN_SALESFORCE_HELP,
-    InvalidLoginHost,
     OAuthFlowError,
     connection_disconnect,
-    login_url_for,
     oauth_complete,
     oauth_pop_flow,
     oauth_start,
     sources_sharing_connection,
 )
+from integrations.salesforce.oauth.hosts import (
+    CHOICE_MY_DOMAIN,
+    CHOICE_PRODUCTION,
+    CHOICE_SANDBOX,
+    InvalidLoginHost,
+    login_url_for,
+)
 from integrations.salesforce.selectors import (
     effective_salesforce_settings,
     salesforce_connection_of,
 )
+from integrations.salesforce.sync.scheduling import sync_resume_waiting
 from integrations.salesforce.validation import connection_validate
 
 logger = logging.getLogger(__name__)
@@ -142,6 +145,9 @@ def callback(request: HttpRequest) -> HttpResponse:
     except OAuthFlowError as exc:
         messages.error(request, f"Salesforce was not connected: {exc.message}")
         return _card(source)
+    # Syncs of this source (and of sources inheriting from it) that waited for a connection.
+    resumed = sync_resume_waiting(connection=connection)
+    logger.info("salesforce resumed %s waiting sync(s) source_id=%s", resumed, source.pk)
     who = connection.display_name or connection.user_id
     if connection.username:
         who += f" ({connection.username})"

@@ -48,16 +48,14 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 from simple_salesforce.format import format_soql
 
+from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceTransientError, error_from_code
 from integrations.salesforce.sync.mapping import CONTACT, LEAD
-
-if TYPE_CHECKING:
-    from integrations.salesforce.api.client import SalesforceClient
 
 PERSONS_PER_QUERY = 10
 QUERIES_PER_COMPOSITE = 4

@@ -19,6 +19,7 @@ from integrations.salesforce.api.errors import (
 from integrations.salesforce.api.headers import SoapHeaders, parse_header_options
 from integrations.salesforce.api.soap import SObjectRecord
 from integrations.salesforce.models import SalesforceConnection
+from integrations.salesforce.oauth.tokens import salesforce_client
 from salesforce_emulator import EmulatorControl
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     connect_through_emulator,
@@ -41,7 +42,7 @@ def connection(owner_client: Client, business: Any, org: dict[str, Any]) -> Sale
 
 @pytest.fixture
 def sf(connection: SalesforceConnection) -> SalesforceClient:
-    return SalesforceClient(connection)
+    return salesforce_client(connection)
 
 
 def data_calls(control: EmulatorControl, org_id: str) -> list[dict[str, Any]]:

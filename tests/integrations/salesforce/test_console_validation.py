@@ -25,7 +25,7 @@ from integrations.salesforce.models import (
     ValidationRun,
     ValidationRunResult,
 )
-from integrations.salesforce.support.console import (
+from integrations.salesforce.support.validation_runs import (
     validation_run_check,
     validation_run_fan_out,
     validation_run_start,

@@ -15,7 +15,7 @@ from integrations.salesforce.models import (
     SalesforceConnection,
     SalesforceSettings,
 )
-from integrations.salesforce.oauth.flow import (
+from integrations.salesforce.oauth.hosts import (
     CHOICE_MY_DOMAIN,
     CHOICE_PRODUCTION,
     CHOICE_SANDBOX,

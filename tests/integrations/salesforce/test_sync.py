@@ -12,7 +12,7 @@ import pytest
 from autorespond.models import Source
 from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import SalesforceSettings, SyncStatus
-from integrations.salesforce.sync.runner import sync_resume_waiting
+from integrations.salesforce.sync.scheduling import sync_resume_waiting
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
     PERSON,

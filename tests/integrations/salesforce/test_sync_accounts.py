@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from integrations.salesforce.models import SalesforcePerson, SyncStatus
-from integrations.salesforce.sync.runner import sync_retry
+from integrations.salesforce.sync.scheduling import sync_retry
 from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
     PERSON,
     connection,

@@ -19,7 +19,7 @@ from integrations.salesforce.models import (
     SalesforcePerson,
     SyncStatus,
 )
-from integrations.salesforce.sync.runner import (
+from integrations.salesforce.sync.scheduling import (
     MAX_TRANSIENT_ATTEMPTS,
     RETRY_CAP_SECONDS,
     retry_cap_seconds,

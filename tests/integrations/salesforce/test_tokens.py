@@ -12,10 +12,9 @@ from django.db import connection as db
 from django.db import connections
 from django.test import Client
 
-from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceReconnectRequired
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
-from integrations.salesforce.oauth.tokens import refresh_access_token
+from integrations.salesforce.oauth.tokens import refresh_access_token, salesforce_client
 from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
     access_tokens_of,
     connect_through_emulator,
@@ -38,7 +37,7 @@ def test_an_expired_access_token_is_refreshed_and_the_call_retried_once(
     old_access, old_refresh = connected.access_token, connected.refresh_token
     control.expire_access_tokens(org["org_id"])
 
-    client = SalesforceClient(connected)
+    client = salesforce_client(connected)
     limits = client.limits()
 
     assert limits["DailyApiRequests"]["Max"] > 0
@@ -117,7 +116,7 @@ def test_a_revoked_grant_makes_api_calls_fail_with_reconnect_required(
     control.revoke_refresh_tokens(org["org_id"])  # revokes its access tokens too
 
     with pytest.raises(SalesforceReconnectRequired):
-        SalesforceClient(connected).describe("Lead")
+        salesforce_client(connected).describe("Lead")
 
     assert SalesforceConnection.objects.get(pk=connected.pk).status == "needs_reconnect"
 
@@ -148,7 +147,7 @@ def test_concurrent_refreshes_call_salesforce_once(
             start.wait(10)
             # Each worker hits INVALID_SESSION_ID at the same moment and refreshes through the
             # client, as a sync task would.
-            SalesforceClient(own_copy).limits()
+            salesforce_client(own_copy).limits()
             results.append(SalesforceConnection.objects.get(pk=connected.pk).access_token)
         except BaseException as exc:  # collected and asserted below
             errors.append(exc)

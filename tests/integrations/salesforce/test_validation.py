@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceValidationError, error_from_code
 from integrations.salesforce.api.headers import SoapHeaders
 from integrations.salesforce.models import (
@@ -16,6 +15,7 @@ from integrations.salesforce.models import (
     SalesforceSettings,
     SyncStatus,
 )
+from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.validation import (
     ACTION_LIMIT,
     ACTION_RECONNECT,
@@ -258,7 +258,7 @@ def test_a_create_without_the_permission_is_a_validation_error_not_an_auth_error
     deny_create(control, org, "Lead")
 
     with pytest.raises(SalesforceValidationError) as refused:
-        SalesforceClient(connected).create(
+        salesforce_client(connected).create(
             "Lead", {"LastName": "Lee", "Company": "Lee Bakery"}, headers=SoapHeaders()
         )
 

@@ -19,7 +19,7 @@ from django.conf import settings
 
 from autorespond.celery import app
 from integrations.salesforce.models import InquirySync, SyncStatus
-from integrations.salesforce.sync.runner import syncs_sweep
+from integrations.salesforce.sync.scheduling import syncs_sweep
 from integrations.salesforce.tasks import sync_inquiry
 from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
     PERSON,

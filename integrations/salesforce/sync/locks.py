@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -58,8 +59,6 @@ def _lock_name(org_id: str, key: str) -> str:
 
 @lru_cache(maxsize=4)
 def _redis_client(url: str):  # type: ignore[no-untyped-def]
-    import redis
-
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
 
 

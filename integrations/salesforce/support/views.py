@@ -27,7 +27,7 @@ from integrations.salesforce.models import (
     StaffActionKind,
     ValidationRun,
 )
-from integrations.salesforce.support import console
+from integrations.salesforce.support import console, validation_runs
 
 PAGE_SIZE = 50
 
@@ -82,7 +82,7 @@ def console_home(request: HttpRequest) -> HttpResponse:
     connections = console.console_connections(status=status, query=query, tree=tree)
     page = Paginator(connections, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = console.console_connection_rows(connections=page.object_list, tree=tree)
-    latest_run = console.validation_run_latest()
+    latest_run = validation_runs.validation_run_latest()
     return render(
         request,
         "salesforce/console/list.html",
@@ -138,7 +138,7 @@ def console_validate(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 @require_POST
 def console_validate_all(request: HttpRequest) -> HttpResponse:
-    running = console.validation_run_in_progress()
+    running = validation_runs.validation_run_in_progress()
     if running is not None:
         messages.info(
             request,
@@ -146,7 +146,7 @@ def console_validate_all(request: HttpRequest) -> HttpResponse:
             "its progress is below.",
         )
         return redirect(reverse("salesforce:console") + "#validate-all")
-    run = console.validation_run_start(actor=request.user)
+    run = validation_runs.validation_run_start(actor=request.user)
     messages.info(
         request, f"Validating all {run.total} connections in the background; progress below."
     )

@@ -21,12 +21,8 @@ from integrations.salesforce.api.soap import SObjectRecord
 from integrations.salesforce.models import SalesforceConnection
 from integrations.salesforce.oauth.tokens import salesforce_client
 from salesforce_emulator import EmulatorControl
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     connect_through_emulator,
-    control,
-    emulator,
-    org,
-    sf_settings,
 )
 
 pytestmark = pytest.mark.django_db

@@ -30,16 +30,13 @@ from integrations.salesforce.support.validation_runs import (
     validation_run_fan_out,
     validation_run_start,
 )
+from tests.emulator_support import create_org
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.console_support import (
     emulator_worker_env,
 )
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     connect_through_emulator,
-    control,
-    create_org,
-    emulator,
-    sf_settings,
 )
 from tests.pages import block, messages_of, page
 

@@ -22,18 +22,14 @@ from integrations.salesforce.oauth.hosts import (
     InvalidLoginHost,
     login_url_for,
 )
+from tests.emulator_support import create_org
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     approve,
     card_url,
     connect_through_emulator,
     connect_url,
-    control,
-    create_org,
-    emulator,
     finish,
-    org,
-    sf_settings,
     start_connect,
 )
 

@@ -9,13 +9,9 @@ from django.test import Client
 
 from integrations.salesforce.models import SalesforceConnection, SalesforceSettings
 from integrations.salesforce.oauth.flow import REVOKE_IN_SALESFORCE_HELP
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     card_url,
     connect_through_emulator,
-    control,
-    emulator,
-    org,
-    sf_settings,
 )
 
 pytestmark = pytest.mark.django_db

@@ -20,13 +20,9 @@ from integrations.salesforce.models import (
     SalesforceSettings,
     SyncStatus,
 )
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     card_url,
     connect_through_emulator,
-    control,
-    emulator,
-    org,
-    sf_settings,
 )
 
 pytestmark = pytest.mark.worker

@@ -19,17 +19,13 @@ from integrations.salesforce.models import SalesforceConnection
 from integrations.salesforce.oauth.tokens import refresh_access_token
 from integrations.salesforce.validation import connection_validate
 from tests.factories import MembershipFactory, UserFactory
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     approve,
     callback_params,
     card_url,
     connect_through_emulator,
-    control,
-    emulator,
     finish,
     issued_tokens,
-    org,
-    sf_settings,
     start_connect,
 )
 

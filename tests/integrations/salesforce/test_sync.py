@@ -14,16 +14,13 @@ from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import SalesforceSettings, SyncStatus
 from integrations.salesforce.sync.scheduling import sync_resume_waiting
 from tests.factories import SourceFactory
-from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
+from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)
     PERSON,
     connect_source,
     connection,
     contacts,
-    control,
-    emulator,
     enable,
     leads,
-    org,
     run,
     send,
     sync_of,

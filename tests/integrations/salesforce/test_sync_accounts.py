@@ -15,15 +15,12 @@ import pytest
 
 from integrations.salesforce.models import SalesforcePerson, SyncStatus
 from integrations.salesforce.sync.scheduling import sync_retry
-from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
+from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)
     PERSON,
     connection,
     contacts,
-    control,
-    emulator,
     enable,
     leads,
-    org,
     run,
     send,
     sync_of,

@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 
 from integrations.salesforce.models import SyncStatus
-from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
+from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)
     PERSON,
     connection,
-    control,
-    emulator,
     enable,
-    org,
     send,
 )
 

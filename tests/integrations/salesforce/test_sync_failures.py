@@ -26,14 +26,11 @@ from integrations.salesforce.sync.scheduling import (
     retry_delay,
     sync_retry,
 )
-from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
+from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)
     PERSON,
     connection,
-    control,
-    emulator,
     enable,
     leads,
-    org,
     run,
     send,
     sync_of,

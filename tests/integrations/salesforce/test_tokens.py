@@ -15,13 +15,9 @@ from django.test import Client
 from integrations.salesforce.api.errors import SalesforceReconnectRequired
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
 from integrations.salesforce.oauth.tokens import refresh_access_token, salesforce_client
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     access_tokens_of,
     connect_through_emulator,
-    control,
-    emulator,
-    org,
-    sf_settings,
 )
 
 

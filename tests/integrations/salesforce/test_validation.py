@@ -22,13 +22,9 @@ from integrations.salesforce.validation import (
     ACTION_WAIT,
     connection_validate,
 )
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     card_url,
     connect_through_emulator,
-    control,
-    emulator,
-    org,
-    sf_settings,
 )
 from tests.integrations.salesforce.sync_support import PERSON, enable, send
 

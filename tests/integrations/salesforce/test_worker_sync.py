@@ -21,13 +21,10 @@ from autorespond.celery import app
 from integrations.salesforce.models import InquirySync, SyncStatus
 from integrations.salesforce.sync.scheduling import syncs_sweep
 from integrations.salesforce.tasks import sync_inquiry
-from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
+from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)
     PERSON,
     connection,
-    control,
-    emulator,
     enable,
-    org,
     upsert,
 )
 

@@ -1,19 +1,8 @@
-"""The one place where the service talks to a Salesforce org's APIs.
+"""The one place where the service talks to a Salesforce org's APIs: `SalesforceClient`.
 
-`SalesforceClient` wraps simple-salesforce for REST and `soap.SoapClient` for SOAP writes, and
-adds what neither does for a connection made through OAuth:
-
-* every request has a timeout and trusts the configured CA (the local emulator's, in tests);
-* every failure becomes a typed error from `errors` (auth, rate limit, transient, validation),
-  with Salesforce's own code, message and fields;
-* an expired access token (INVALID_SESSION_ID) is refreshed once through the `refresh` callable
-  it was given (`oauth.tokens.salesforce_client` hands it in) and the call is tried again;
-  simple-salesforce cannot do this for a session-id login (SALESFORCE.md §5);
-* each call is counted (`api_calls`), and the org's API usage from `Sforce-Limit-Info` /
-  `LimitInfoHeader` is kept on the connection for the support console;
-* writes go through REST unless the source's headers need SOAP (`SoapHeaders.needs_soap`), and
-  REST writes always say `Sforce-Auto-Assign` explicitly, because REST runs assignment rules by
-  default and an update must never silently change a record's owner (SALESFORCE.md §7).
+REST through simple-salesforce and SOAP writes through `soap`, with timeouts, typed errors
+(`errors`), one token refresh per call through the `refresh` callable it is given, a count of
+API calls and the org's API usage. See docs/architecture.md ("Talking to Salesforce").
 """
 
 from __future__ import annotations

@@ -1,28 +1,8 @@
 """Salesforce SOAP partner API client: ``create`` and ``update`` with option headers.
 
-Why SOAP at all: only the SOAP API carries ``EmailHeader``, so a source that wants Salesforce's
-auto-response email or the owner's assignment notification for API-created records has to write
-through SOAP (seeds 000 and 001; SALESFORCE.md section 7).
-
-Why the envelopes are built by hand (with lxml) instead of a library:
-
-* simple-salesforce speaks SOAP only for ``login`` and the metadata API; it has no SOAP data
-  calls.
-* Beatbox is unmaintained (last commit 2022) and defaults to an old API version (36.0).
-* zeep needs the org's partner WSDL, which is generated per org and not public; fetching it needs
-  a logged-in Setup user, and we only hold an OAuth token.
-
-The partner ``create``/``update`` envelope is small and stable (SALESFORCE.md section 4), so a
-few lines of XML building are less risk than any of those.
-
-Responses are parsed with defusedxml: the instance URL comes from an OAuth token response, and a
-hostile or broken server must not be able to expand entities in our worker.
-
-Every failure becomes a typed error from :mod:`integrations.salesforce.api.errors`: faults by their
-exception code, network failures as :class:`SalesforceTransientError`. Per-record failures are
-not exceptions; they come back as :class:`SaveResult` with ``success=False``, as Salesforce
-returns them. The access token is sent in the ``SessionHeader`` and never appears in exceptions,
-logs or ``repr``.
+Only SOAP carries ``EmailHeader`` (seeds 000 and 001). Envelopes are built with lxml and answers
+parsed with defusedxml; why not a library, and how errors come back, is in docs/architecture.md
+("SOAP").
 """
 
 from __future__ import annotations

@@ -1,22 +1,8 @@
-"""Connecting a source to Salesforce: the OAuth 2.0 web server flow, through Authlib.
+"""Connecting a source to Salesforce: the OAuth 2.0 web server flow with PKCE, through Authlib.
 
-The flow, and where each safeguard sits:
-
-1. `login_url_for` turns the owner's choice (Production, Sandbox or a My Domain host) into the
-   login URL. A My Domain host must match Salesforce's own host patterns, so a typo or a
-   look-alike host never receives the user's credentials or our client secret.
-2. `oauth_start` creates a one-time `state` and a PKCE (S256) code verifier and keeps them in the
-   user's session together with the source and login URL the flow is for. Nothing about the flow
-   travels in the URL except the random state, so it cannot be forged or replayed elsewhere.
-3. On return, `oauth_pop_flow` removes the flow from the session (a state works once), and
-   `oauth_complete` exchanges the code with the verifier, checks the response's signature, reads
-   who connected, and stores the connection (tokens encrypted by the model field). The callback
-   view then sends again the syncs that waited for a connection.
-
-`oauth_session` is the one factory for Authlib sessions against a login host; `tokens` uses it to
-refresh and `connection_disconnect` to revoke. Tokens never reach a log line, a message or an
-exception text: functions that hold them are marked `sensitive_variables`, so Django's error
-reports show stars instead, and library exceptions are re-raised without their context.
+`oauth_start` → (Salesforce) → `oauth_pop_flow` + `oauth_complete`; `oauth_session` is the one
+factory for Authlib sessions; `connection_disconnect` revokes. Where each safeguard sits is in
+docs/architecture.md ("Connecting").
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
-"""Keeping a connection's access token valid.
-
-Salesforce sends no `expires_in`, so nothing knows in advance when an access token dies (the org's
-session timeout decides). The REST client therefore refreshes when a call fails with
-INVALID_SESSION_ID, through `refresh_access_token`, and retries that call once.
-
-Many workers may hit the expired token at the same moment. They must not all refresh: with
-refresh-token rotation each refresh invalidates the refresh token the others are about to use. So
-a refresh holds the connection's row lock, and a worker that gets the lock after another one has
-refreshed sees a new access token in the row and uses it instead of calling Salesforce again.
+"""Keeping a connection's access token valid: one refresh at a time per connection, under the
+row lock, on INVALID_SESSION_ID; `salesforce_client` hands that refresh to the API client.
+See docs/architecture.md ("Tokens").
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
 """The support console: reads (selectors) and staff actions (services) over every connection.
 
-Reads. A connection is used by its own source and by every source that inherits from it
-("Inherit from parent", possibly over several levels); the syncs of all those sources count
-toward it. `selectors.effective_salesforce_settings` decides that for one source with a few
-queries; the console needs it for every source at once, so `SourceTree` loads the source tree
-and the inherit flags in two queries and applies the same rule in memory. A test keeps the two
-in agreement. The waiting/failed counts are one grouped aggregate over the syncs.
-
-Actions. Validating, retrying and disconnecting call the services that own those concepts
-(`validation.connection_validate`, `sync.sync_retry`, `oauth.connection_disconnect`) and write
-one `StaffAction` row each, the console's audit log.
-
-Validate all lives in `validation_runs`. See docs/architecture.md ("Support console").
+Every action writes one `StaffAction` row, the console's audit log. See docs/architecture.md
+("The support console").
 """
 
 from __future__ import annotations

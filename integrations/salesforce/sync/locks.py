@@ -1,23 +1,5 @@
 """A lock per Salesforce org and match key, so one person is looked up and created by one worker
-at a time.
-
-Two inquiries from the same person (same email or phone), synced at the same moment by two
-workers, would otherwise both look the person up, both find nothing and both create a record.
-Holding the lock of every match key of the inquiry across look-up → create closes that window.
-The `SalesforcePerson` unique constraint is the second line: even if a lock is lost (it
-expired, or Redis restarted), only one worker can claim a key for a create.
-
-* With Redis (`settings.REDIS_URL`), each key is a redis-py `Lock` (a `SET NX PX` token,
-  released only by its holder).
-* Without Redis (`make run` on SQLite and the filesystem broker), a lock is a row: a
-  `SalesforcePerson` row whose match key is `lock:<key>`, inserted to take the lock (the unique
-  constraint refuses a second holder) and deleted to release it. A row older than the lock's
-  time-to-live belongs to a dead worker and is taken over. No schema change, and it works on
-  SQLite and PostgreSQL alike.
-
-Keys are always taken in sorted order, so two inquiries sharing two keys cannot deadlock. Every
-lock has a time-to-live (a killed worker's lock expires by itself) and a bounded wait: a worker
-that cannot get a lock in time raises `LockBusy`, and the sync is retried a little later.
+at a time: redis-py locks, or a database row without Redis. See docs/architecture.md ("Locks").
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 from celery import current_app
 
 SYNC_INQUIRY = "integrations.salesforce.tasks.sync_inquiry"
+SYNC_DRAIN = "integrations.salesforce.tasks.sync_drain"
 SWEEP_DUE_SYNCS = "integrations.salesforce.tasks.sweep_due_syncs"
 VALIDATE_ALL_CONNECTIONS = "integrations.salesforce.tasks.validate_all_connections"
 FAN_OUT_VALIDATION_RUN = "integrations.salesforce.tasks.fan_out_validation_run"

@@ -176,7 +176,9 @@ def breaker_succeeded(connection: SalesforceConnection) -> int:
     )
     if not closed:
         return 0
-    released = _release(connection, status=SyncStatus.RETRYING, code=UNAVAILABLE_CODE)
+    # Every retrying sync of the org: those that waited for the probe and those whose own call
+    # met the outage (each on its own backoff until now).
+    released = _release(connection, status=SyncStatus.RETRYING, code=None)
     logger.warning(
         "salesforce org=%s answers again: released %s sync(s)", connection.org_id, released
     )
@@ -190,14 +192,17 @@ def _org_source_ids(connection: SalesforceConnection) -> list[int]:
     return sorted(set(ids))
 
 
-def _release(connection: SalesforceConnection, *, status: str, code: str) -> int:
+def _release(connection: SalesforceConnection, *, status: str, code: str | None) -> int:
+    """Make the org's syncs that wait in `status` (with error `code`, if given) due now and
+    send their drains."""
     now = timezone.now()
     waiting = InquirySync.objects.filter(
         status=status,
-        error_code=code,
-        due_at__isnull=False,
+        due_at__gt=now,
         inquiry__source_id__in=_org_source_ids(connection),
     )
+    if code is not None:
+        waiting = waiting.filter(error_code=code)
     rows = list(waiting.values_list("pk", "inquiry_id", "inquiry__source_id"))
     InquirySync.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(due_at=now)
     schedule_next((inquiry_id, source_id, 0.0) for _pk, inquiry_id, source_id in rows)

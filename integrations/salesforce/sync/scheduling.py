@@ -125,9 +125,11 @@ def enqueue_drain(source_id: int, countdown: float | None = None, *, force: bool
             if not client.set(_queued_key(source_id), "1", nx=True, ex=lease_seconds() * 4):
                 return True
         elif client is not None and countdown:
-            at = timezone.now().timestamp() + countdown
+            now = timezone.now().timestamp()
+            at = now + countdown
             current = client.get(_scheduled_key(source_id))
-            if current is not None and float(current) <= at + 1:
+            # A drain still to come, no later than this one: it will do.
+            if current is not None and now < float(current) <= at + 1:
                 return True
             client.set(_scheduled_key(source_id), str(at), ex=int(countdown) + 60)
     except Exception:  # Redis down: send without deduplication (extra drains are no-ops)

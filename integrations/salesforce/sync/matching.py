@@ -300,17 +300,21 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 def _person_groups(requests: Sequence[MatchRequest]) -> list[Sequence[MatchRequest]]:
     """`requests` in groups that share one query per object: at most `PERSONS_PER_QUERY`
-    people, and a query (the Contact one, the longer) of at most `MAX_SOQL_CHARS`."""
+    people, and a query (the Contact one, the longer) of at most `MAX_SOQL_CHARS`, counted
+    per person as the conditions they add."""
     groups: list[Sequence[MatchRequest]] = []
     current: list[MatchRequest] = []
+    used = 0
     for request in requests:
-        trial = [*current, request]
-        if current and (
-            len(trial) > PERSONS_PER_QUERY or len(lookup_soql(CONTACT, trial)) > MAX_SOQL_CHARS
-        ):
+        cost = len(request.email) + 4
+        if request.phone:
+            pattern = phone_like_pattern(request.phone)
+            cost += sum(len(f"{name} LIKE '{pattern}' OR ") for name in PHONE_FIELDS[CONTACT])
+        if current and (len(current) >= PERSONS_PER_QUERY or used + cost > MAX_SOQL_CHARS - 500):
             groups.append(current)
-            trial = [request]
-        current = trial
+            current, used = [], 0
+        current.append(request)
+        used += cost
     if current:
         groups.append(current)
     return groups

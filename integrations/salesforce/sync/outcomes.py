@@ -9,6 +9,7 @@ docs/architecture.md ("Failures").
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any
 
 import redis
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from integrations.salesforce.api.errors import (
@@ -259,14 +261,48 @@ def _store(
                 )
             if next_in is not None:
                 passes.append((row.inquiry_id, source_of[row.pk], next_in))
-        InquirySync.objects.bulk_update(
-            changed,
-            [
-                "status", "last_attempt_at", "lease_expires_at", "lease_token", "error_code",
-                "error_message", "error_fields", "synced_version", "synced_at", "attempt_count",
-                "org_id", "sobject", "record_id", "due_at", "enqueued_at", "detail",
-                "updated_at",
-            ],
-        )  # fmt: skip
+        _bulk_update(changed)
         SyncAttempt.objects.bulk_create(attempts)
     return passes
+
+
+# The columns a finished attempt changes, with their PostgreSQL types for the VALUES list.
+_STORED = {
+    "status": "text", "last_attempt_at": "timestamptz", "lease_expires_at": "timestamptz",
+    "lease_token": "text", "error_code": "text", "error_message": "text",
+    "error_fields": "jsonb", "synced_version": "integer", "synced_at": "timestamptz",
+    "attempt_count": "integer", "org_id": "text", "sobject": "text", "record_id": "text",
+    "due_at": "timestamptz", "enqueued_at": "timestamptz", "detail": "jsonb",
+    "updated_at": "timestamptz",
+}  # fmt: skip
+
+
+def _bulk_update(rows: Sequence[InquirySync]) -> None:
+    """Write the rows' stored columns in one statement.
+
+    Django's `bulk_update` builds a CASE expression per column and row, which for a drain of 200
+    rows costs seconds of Python; on PostgreSQL one `UPDATE … FROM (VALUES …)` does the same
+    (hand-written for that reason). Other databases (SQLite under `make run`) use bulk_update.
+    """
+    if not rows:
+        return
+    if db_connection.vendor != "postgresql":
+        InquirySync.objects.bulk_update(rows, list(_STORED))
+        return
+    table = InquirySync._meta.db_table
+    columns = list(_STORED)
+    placeholders = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+    values: list[Any] = []
+    for row in rows:
+        values.append(row.pk)
+        for column in columns:
+            value = getattr(row, column)
+            values.append(json.dumps(value) if _STORED[column] == "jsonb" else value)
+    assignments = ", ".join(f"{c} = v.{c}::{_STORED[c]}" for c in columns)
+    sql = (
+        f"UPDATE {table} AS t SET {assignments} "  # noqa: S608  (our own names, values bound)
+        f"FROM (VALUES {', '.join([placeholders] * len(rows))}) AS v(id, {', '.join(columns)}) "
+        "WHERE t.id = v.id::bigint"
+    )
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, values)

@@ -33,7 +33,7 @@ from integrations.salesforce.models import (
 )
 from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.selectors import EffectiveSettings, effective_salesforce_settings
-from integrations.salesforce.sync.claims import remember_person
+from integrations.salesforce.sync.claims import remember_people
 from integrations.salesforce.sync.health import (
     BREAKER,
     BUDGET,
@@ -213,9 +213,15 @@ def _attempt_org(
                 outcomes = write_plan(client=client, plans=plans)
             except SalesforceError as exc:
                 outcomes = [WriteOutcome(item, "", error=exc) for item in items]
-            for (row, item), outcome in zip(locked, outcomes, strict=True):
-                if outcome.error is None and outcome.status in SUCCESS_STATUSES:
-                    remember_person(org_id, item, outcome)
+            remember_people(
+                org_id,
+                [
+                    (item, outcome)
+                    for (_row, item), outcome in zip(locked, outcomes, strict=True)
+                    if outcome.error is None and outcome.status in SUCCESS_STATUSES
+                ],
+            )
+            for (row, _item), outcome in zip(locked, outcomes, strict=True):
                 results[row.pk] = _result_of(outcome, org_id)
     finally:
         locks.release()

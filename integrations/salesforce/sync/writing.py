@@ -64,6 +64,7 @@ def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
     """Remember, committed before the call, that a create is being sent: if its answer is lost,
     the next attempt knows to look for the record before creating again."""
     sent_at = timezone.now().isoformat()
+    rows = []
     for plan in plans:
         detail = dict(plan.item.sync.detail)
         detail["pending_create"] = {
@@ -73,7 +74,9 @@ def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
             "account_key": plan.item.account_key if plan.create_account else "",
         }
         plan.item.sync.detail = detail
-        InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=detail)
+        rows.append(plan.item.sync)
+    # One statement for the batch (autocommit: committed before the call goes out).
+    InquirySync.objects.bulk_update(rows, ["detail"])
 
 
 def _api_of(headers: SoapHeaders) -> str:

@@ -7,6 +7,7 @@ See docs/architecture.md ("Scheduling", "One attempt" and "Failures").
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -189,23 +190,27 @@ def _attempt_org(
     locks = PersonLocks(org_id)
     beat.watch(locks)
     locked: list[tuple[InquirySync, SyncItem]] = []
-    # A lone inquiry waits a little for its person; in a batch the busy ones come back soon.
-    wait = min(10.0, lock_ttl_seconds() / 2) if len(pairs) == 1 else 0.0
+    busy = AttemptResult(
+        SyncStatus.RETRYING,
+        org_id=org_id,
+        error=SalesforceTransientError("PERSON_BUSY", "Another sync holds this person."),
+        retry_in=LOCK_BUSY_RETRY_SECONDS,
+    )
     try:
-        for row, item in pairs:
+        if len(pairs) == 1:  # a lone inquiry waits a little for its person
+            (row, item) = pairs[0]
             try:
-                locks.take(_lock_keys(row, item, org_id), wait=wait)
+                locks.take(_lock_keys(row, item, org_id), wait=min(10.0, lock_ttl_seconds() / 2))
+                locked.append((row, item))
             except LockBusy:
-                results[row.pk] = AttemptResult(
-                    SyncStatus.RETRYING,
-                    org_id=org_id,
-                    error=SalesforceTransientError(
-                        "PERSON_BUSY", "Another sync holds this person."
-                    ),
-                    retry_in=LOCK_BUSY_RETRY_SECONDS,
-                )
-                continue
-            locked.append((row, item))
+                results[row.pk] = busy
+        else:  # in a batch the busy ones come back soon (one Redis round trip for all)
+            taken = locks.take_many([_lock_keys(row, item, org_id) for row, item in pairs])
+            for (row, item), ok in zip(pairs, taken, strict=True):
+                if ok:
+                    locked.append((row, item))
+                else:
+                    results[row.pk] = dataclasses.replace(busy)
         if locked:
             items = [item for _, item in locked]
             try:

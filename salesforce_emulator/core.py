@@ -433,6 +433,7 @@ class Org:
         self.picklist_values: dict[str, list[str]] = {}
         self.restricted_picklists: list[str] = []
         self.email_address_internationalization = False
+        self.email_stored_lowercase = strings.EMAIL_STORED_LOWERCASE
         self.count_utf16_code_units = strings.COUNT_UTF16_CODE_UNITS
         self.users: dict[str, User] = {}
         self.queues: dict[str, Queue] = {}
@@ -1017,6 +1018,8 @@ class Org:
             raise SalesforceError(
                 400, "INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name]
             )
+        if f.type == "email" and self.email_stored_lowercase:
+            value = value.lower()
         return value
 
     def _type_error(self, f: FieldDef, raw: Any) -> SalesforceError:
@@ -1369,6 +1372,7 @@ class Org:
             "picklist_values": dict(self.picklist_values),
             "restricted_picklists": list(self.restricted_picklists),
             "email_address_internationalization": self.email_address_internationalization,
+            "email_stored_lowercase": self.email_stored_lowercase,
             "count_utf16_code_units": self.count_utf16_code_units,
         }
 

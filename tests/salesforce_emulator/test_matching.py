@@ -8,6 +8,7 @@ exact-ish (salesforce_emulator/matching.py says how).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from salesforce_emulator import EmulatorControl, EmulatorControlError
 from salesforce_emulator.matching import first_names_match
+from tests.salesforce_emulator.conftest import salesforce
 
 ANN = {
     "FirstName": "Ann",
@@ -115,3 +117,27 @@ def test_name_and_company_is_for_leads_and_contacts(
 ) -> None:
     with pytest.raises(EmulatorControlError):
         name_rule(emulator_control, emulator_org["org_id"], "Account")
+
+
+def test_simultaneous_namesakes_under_a_block_rule_save_exactly_one(
+    sf_emulator: Any,
+    emulator_token: dict[str, Any],
+    emulator_control: EmulatorControl,
+    emulator_org: dict[str, Any],
+) -> None:
+    """Eight callers create the same Ann Reed at once (other emails): the rule check and the
+    insert are one step, so one is saved and seven get DUPLICATES_DETECTED."""
+    name_rule(emulator_control, emulator_org["org_id"], allow_save=False)
+
+    def create(n: int) -> str:
+        client = salesforce(sf_emulator, emulator_token)
+        try:
+            client.Lead.create({**ANN, "Email": f"ann{n}@example.com"})
+        except SalesforceMalformedRequest as exc:
+            return str(exc.content[0]["errorCode"])
+        return "created"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = sorted(pool.map(create, range(8)))
+    assert outcomes == ["DUPLICATES_DETECTED"] * 7 + ["created"]
+    assert len(emulator_control.records(emulator_org["org_id"], "Lead")) == 1

@@ -325,3 +325,16 @@ def test_the_sweeper_skips_leased_and_recently_enqueued_rows_and_takes_the_rest(
     InquirySync.objects.filter(inquiry=rows[2]).update(enqueued_at=now - dt.timedelta(minutes=5))
     assert syncs_sweep() == 1
     assert sync_of(rows[2]).enqueued_at >= now
+
+
+def test_the_console_shows_an_orgs_outage_and_budget_pause(staff_client, connection):  # type: ignore[no-untyped-def]
+    page = staff_client.get(f"/support/salesforce/connections/{connection.pk}/").content.decode()
+    assert "Salesforce unavailable since" not in page
+    assert "Waiting for API budget since" not in page
+    SalesforceConnection.objects.filter(pk=connection.pk).update(
+        unavailable_since=timezone.now(), budget_paused_since=timezone.now()
+    )
+    for url in ("/support/salesforce/", f"/support/salesforce/connections/{connection.pk}/"):
+        page = staff_client.get(url).content.decode()
+        assert "Salesforce unavailable since" in page
+        assert "Waiting for API budget since" in page

@@ -10,10 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -33,6 +30,10 @@ from integrations.salesforce.api.errors import (
     error_from_http,
 )
 from integrations.salesforce.api.headers import SoapHeaders
+from integrations.salesforce.api.sessions import (
+    TimeoutSession,
+    shared_http_session,
+)
 from integrations.salesforce.api.soap import SaveError, SaveResult, SoapClient, SObjectRecord
 from integrations.salesforce.models import SalesforceConnection
 
@@ -48,61 +49,6 @@ MAX_RECORDS_PER_WRITE = 200
 MAX_COMPOSITE_SUBREQUESTS = 25
 
 _API_USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
-
-
-class TimeoutSession(requests.Session):
-    """A requests session whose every request has a timeout (no call may hang a worker), and
-    whose `verify` is used even when REQUESTS_CA_BUNDLE is set in the environment (requests
-    otherwise lets that variable override the session's own CA)."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-        # The client currently using this session, told about every response (its API usage).
-        self.listener: Callable[[requests.Response], None] | None = None
-        self.hooks["response"].append(self._tell_listener)
-
-    def _tell_listener(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if self.listener is not None:
-            self.listener(response)
-
-    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self.timeout)
-        kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, **kwargs)
-
-
-def salesforce_http_session() -> TimeoutSession:
-    """A session for Salesforce hosts: timeouts, and the emulator's CA when one is configured."""
-    session = TimeoutSession(settings.SALESFORCE_HTTP_TIMEOUT)
-    session.verify = settings.SALESFORCE_CA_BUNDLE or True
-    return session
-
-
-# One HTTP session per connection per worker process, reused across tasks: keep-alive and TLS
-# sessions survive from one drain to the next (issue 12 measured 9 % of busy time in new
-# handshakes). A worker process runs one task at a time (prefork), so a session has one user at
-# a time; the lock only guards the cache itself. Keyed by process id as well, so a session made
-# before a fork is never shared with the children.
-_SESSIONS: OrderedDict[tuple[int, int, str], TimeoutSession] = OrderedDict()
-_SESSIONS_LOCK = threading.Lock()
-_MAX_SESSIONS = 64
-
-
-def shared_http_session(connection: SalesforceConnection) -> TimeoutSession:
-    """This process's session for `connection` (made on first use; the least recently used is
-    closed when more than 64 are open)."""
-    key = (os.getpid(), connection.pk or 0, connection.instance_url)
-    with _SESSIONS_LOCK:
-        session = _SESSIONS.get(key)
-        if session is None or session.verify != (settings.SALESFORCE_CA_BUNDLE or True):
-            session = salesforce_http_session()
-            _SESSIONS[key] = session
-        _SESSIONS.move_to_end(key)
-        while len(_SESSIONS) > _MAX_SESSIONS:
-            _old_key, old = _SESSIONS.popitem(last=False)
-            old.close()
-        return session
 
 
 def _library_error(exc: LibrarySalesforceError) -> SalesforceError:

@@ -41,6 +41,7 @@ import secrets
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,18 +311,39 @@ def run_service(
         if worker.poll() is not None:
             raise SystemExit(f"the worker exited; see {log_path}")
         start = time.time()
+
+        def write(share: list[tuple[int, Event]]) -> None:
+            try:
+                for i, event in share:
+                    if args.rate > 0:
+                        delay = start + i / args.rate - time.time()
+                        if delay > 0:
+                            time.sleep(delay)
+                    source = sources[(event.org, event.contact)]
+                    result = inquiry_upsert(
+                        source=source, external_id=event.external_id, data=event.data
+                    )
+                    event.committed_at = time.time()
+                    event.inquiry_id = result.inquiry.pk
+                    event.version = InquirySync.objects.get(
+                        inquiry=result.inquiry
+                    ).requested_version
+            finally:
+                connection.close()
+
+        # A burst arrives as the API would take it: from several clients at once (the events of
+        # one inquiry stay in order, with one writer).
+        writers = 1 if args.rate > 0 else max(1, args.writers)
+        shares: list[list[tuple[int, Event]]] = [[] for _ in range(writers)]
         for i, event in enumerate(events):
-            if args.rate > 0:
-                delay = start + i / args.rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-            source = sources[(event.org, event.contact)]
-            result = inquiry_upsert(source=source, external_id=event.external_id, data=event.data)
-            event.committed_at = time.time()
-            event.inquiry_id = result.inquiry.pk
-            event.version = InquirySync.objects.get(inquiry=result.inquiry).requested_version
-            if i % 100 == 0:
+            shares[hash(event.external_id) % writers].append((i, event))
+        with ThreadPoolExecutor(writers) as pool:
+            running = [pool.submit(write, share) for share in shares]
+            while not all(f.done() for f in running):
                 rss = max(rss, worker_rss_mb(worker.pid))
+                time.sleep(0.5)
+            for f in running:
+                f.result()
         deadline = time.time() + args.timeout
         last_sweep = time.time()
         while time.time() < deadline:
@@ -527,6 +549,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--orgs", type=int, default=1)
+    parser.add_argument("--writers", type=int, default=4, help="parallel writers of a burst")
     parser.add_argument("--contacts", type=float, default=0.2)
     parser.add_argument("--modes", default="batched,single,naive")
     parser.add_argument("--no-baseline", action="store_true", help="leave the naive loop out")

@@ -62,6 +62,7 @@ from integrations.salesforce.sync.matching import (
 from integrations.salesforce.sync.outcomes import AttemptResult, classify, crashed, finish_many
 from integrations.salesforce.sync.planning import plan_writes
 from integrations.salesforce.sync.scheduling import (
+    INFRASTRUCTURE_RETRY_BASE_SECONDS,
     LOCK_BUSY_RETRY_SECONDS,
     batch_size,
     drain_started,
@@ -339,18 +340,28 @@ def sync_drain_run(*, source_id: int) -> int:
     `SYNC_BATCH_SIZE` of them together, oldest due first; then send the next drain if more are
     due now or later. Returns how many syncs it ran."""
     drain_started(source_id)
-    source = Source.objects.filter(pk=source_id).first()
-    if source is None:
-        return 0
-    owner = effective_salesforce_settings(source=source).owner
-    source_ids = inheriting_source_ids(owner)
-    if owner.pk != source.pk and source.pk not in source_ids:  # pragma: no cover - defensive
-        source_ids.append(source.pk)
     token = new_lease_token()
-    ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+    try:
+        source = Source.objects.filter(pk=source_id).first()
+        if source is None:
+            return 0
+        owner = effective_salesforce_settings(source=source).owner
+        source_ids = inheriting_source_ids(owner)
+        if source.pk not in source_ids:  # pragma: no cover - defensive
+            source_ids.append(source.pk)
+        ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+    except (OperationalError, InterfaceError):
+        # Our database is busy or away: nothing was leased, so try again in a few seconds
+        # (the rows stay due; the sweeper is the second line).
+        logger.warning("drain of source %s could not lease; retrying soon", source_id)
+        enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
+        return 0
     if ids:
         _run_leased(ids, token)
-    soonest = next_due_in(source_ids=source_ids)
+    try:
+        soonest = next_due_in(source_ids=source_ids)
+    except (OperationalError, InterfaceError):
+        soonest = float(INFRASTRUCTURE_RETRY_BASE_SECONDS)
     if soonest is not None:
         enqueue_drain(owner.pk, soonest or None)
     return len(ids)

@@ -10,15 +10,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.core import mail
+from django.db import connection as db_connection
 from django.utils import timezone
 
 import integrations.salesforce.tasks  # noqa: F401  (registers the tasks the sweeper sends)
 from autorespond.celery import app
 from autorespond.models import Inquiry
-from integrations.salesforce.models import InquirySync, SalesforceConnection, SyncStatus
+from integrations.salesforce.models import (
+    InquirySync,
+    SalesforceConnection,
+    SalesforcePerson,
+    SyncStatus,
+)
 from integrations.salesforce.sync.runner import sync_drain_run, sync_inquiry_run
 from integrations.salesforce.sync.scheduling import lease_due_syncs, syncs_sweep
 from tests.factories import SourceFactory
@@ -93,6 +100,40 @@ def test_our_infrastructure_failing_never_fails_a_sync_for_good(
     sync = sync_of(inquiry)
     assert sync.status == SyncStatus.RETRYING and sync.due_at is not None
     assert sync.attempt_count == 6
+
+
+def test_a_database_error_during_a_sync_is_retried_within_seconds(
+    postgres, business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    """Issue 11: a transient database error (here another session holds a lock our write
+    waits for past its lock timeout) is retried in seconds and the status says so."""
+    enable(business)
+    inquiry = upsert(business, **PERSON)
+    db = db_connection.settings_dict
+    other = psycopg.connect(
+        host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], password=db["PASSWORD"],
+        dbname=db["NAME"], autocommit=False,
+    )  # fmt: skip
+    try:
+        # Readers pass, writers of the claims table wait.
+        other.execute(f"LOCK TABLE {SalesforcePerson._meta.db_table} IN SHARE MODE")
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '300ms'")
+        run(inquiry)
+    finally:
+        other.rollback()
+        other.close()
+        with db_connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    sync = sync_of(inquiry)
+    assert (sync.status, sync.error_code) == (SyncStatus.RETRYING, "DATABASE_UNAVAILABLE")
+    assert "database" in sync.error_message
+    assert sync.due_at <= timezone.now() + dt.timedelta(seconds=3)
+    assert leads(control, org) == []
+
+    run(inquiry)
+    assert sync_of(inquiry).status == SyncStatus.CREATED
+    assert len(leads(control, org)) == 1
 
 
 # --------------------------------------------------------------------------- circuit breaker

@@ -65,7 +65,9 @@ from integrations.salesforce.sync.scheduling import (
     INFRASTRUCTURE_RETRY_BASE_SECONDS,
     LOCK_BUSY_RETRY_SECONDS,
     batch_size,
+    drain_running,
     drain_started,
+    drains_per_org,
     enqueue_drain,
     inheriting_source_ids,
     lease_due_syncs,
@@ -349,15 +351,23 @@ def sync_drain_run(*, source_id: int) -> int:
         source_ids = inheriting_source_ids(owner)
         if source.pk not in source_ids:  # pragma: no cover - defensive
             source_ids.append(source.pk)
-        ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
     except (OperationalError, InterfaceError):
-        # Our database is busy or away: nothing was leased, so try again in a few seconds
-        # (the rows stay due; the sweeper is the second line).
-        logger.warning("drain of source %s could not lease; retrying soon", source_id)
+        # Our database is busy or away: try again in a few seconds (the rows stay due; the
+        # sweeper is the second line).
+        logger.warning("drain of source %s could not start; retrying soon", source_id)
         enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
         return 0
-    if ids:
-        _run_leased(ids, token)
+    with drain_running(owner.pk) as running:
+        try:
+            ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+        except (OperationalError, InterfaceError):
+            logger.warning("drain of source %s could not lease; retrying soon", source_id)
+            enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
+            return 0
+        if len(ids) == batch_size() and batch_size() > 1 and running < drains_per_org():
+            enqueue_drain(owner.pk)  # a backlog: another worker takes the next batch meanwhile
+        if ids:
+            _run_leased(ids, token)
     try:
         soonest = next_due_in(source_ids=source_ids)
     except (OperationalError, InterfaceError):

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -160,6 +160,37 @@ def drain_started(source_id: int) -> None:
         client.delete(_queued_key(source_id))
     except Exception:  # Redis down: the key expires by itself
         logger.warning("could not clear the drain-queued mark of source %s", source_id)
+
+
+@contextlib.contextmanager
+def drain_running(owner_id: int) -> Iterator[int]:
+    """Count the drains of one org running now (Redis; 1 without it): yields how many,
+    this one included. A drain with a full batch starts a second one in parallel only while
+    fewer than `SYNC_DRAINS_PER_ORG` run, so a big backlog uses a few workers, never all of
+    them, and other orgs' drains always find one free."""
+    client = redis_client()
+    key = redis_key(f"drains-running:{owner_id}")
+    counted = False
+    running = 1
+    if client is not None:
+        try:
+            pipe = client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, lease_seconds() * 4)
+            running = int(pipe.execute()[0])
+            counted = True
+        except Exception:  # Redis down: no parallel drains, nothing else lost
+            running = 10**6
+    try:
+        yield running
+    finally:
+        if counted and client is not None:
+            with contextlib.suppress(Exception):
+                client.decr(key)
+
+
+def drains_per_org() -> int:
+    return max(1, int(getattr(settings, "SYNC_DRAINS_PER_ORG", 3) or 1))
 
 
 def _enqueue_for(inquiry_id: int, source_id: int, countdown: float | None = None) -> bool:

@@ -245,7 +245,7 @@ def _store(
             row.detail = detail
             row.updated_at = now
             changed.append(row)
-            if result.counts or previous != (row.status, row.error_code):
+            if result.counts or result.api_calls or previous != (row.status, row.error_code):
                 attempts.append(
                     SyncAttempt(
                         sync=row,

@@ -250,6 +250,17 @@ def _attempt_org(
     outage = next((e for e in errors if is_outage(e)), None)
     if outage is not None:
         breaker_failed(connection, outage, probe=probe == BREAKER)
+        if probe == BREAKER:
+            # A failed probe: the org is still down. Its syncs wait for the next probe, showing
+            # the org's outage; not a failure of their own (a long outage never fails them).
+            pause, _ = org_gate(connection)
+            if pause is not None:
+                for pk, result in list(results.items()):
+                    if is_outage(result.error):
+                        waiting = _paused(pause, org_id)
+                        waiting.api_calls = result.api_calls
+                        waiting.detail = {**result.detail, "cause": result.error.error_code}
+                        results[pk] = waiting
     elif probe == BREAKER:
         if total:
             breaker_succeeded(connection)

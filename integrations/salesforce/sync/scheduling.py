@@ -246,7 +246,9 @@ def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:
         "error_message": sync.error_message,
         "failed_attempts": sync.attempt_count,
         "last_attempt_at": sync.last_attempt_at,
-        "next_attempt_at": sync.due_at if sync.status == SyncStatus.RETRYING else None,
+        "next_attempt_at": (
+            sync.due_at if sync.status in (SyncStatus.RETRYING, SyncStatus.WAITING_BUDGET) else None
+        ),
         "synced_at": sync.synced_at,
     }
 

@@ -168,6 +168,9 @@ def test_an_outage_pauses_the_whole_org_and_one_probe_releases_every_sync(
     assert rest_calls(control, org) == 2
     assert connection.breaker_failed_probes == 1
     assert connection.breaker_probe_at >= timezone.now() + dt.timedelta(seconds=8)
+    probed = sync_of(inquiries[1])
+    assert (probed.error_code, probed.attempt_count) == ("SALESFORCE_UNAVAILABLE", 0)
+    assert probed.attempts.order_by("-id").first().detail["cause"] == "SERVER_UNAVAILABLE"
 
     control.clear_faults(org["org_id"])
     run(inquiries[1])  # the probe gets through

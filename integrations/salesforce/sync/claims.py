@@ -138,6 +138,9 @@ def remember_people(org_id: str, done: Sequence[tuple[SyncItem, WriteOutcome]]) 
 # What `claim_people` answers per item: None (its keys are claimed for a create), a Match (the
 # record another worker created moments ago), or BUSY (wait and come back).
 BUSY = "busy"
+# Another item of the same batch claims the key: its record exists once the batch is written,
+# so this one can come back at once.
+BUSY_IN_BATCH = "busy-in-batch"
 
 
 def claim_people(org_id: str, items: Sequence[SyncItem]) -> dict[int, Match | str | None]:
@@ -158,7 +161,7 @@ def claim_people(org_id: str, items: Sequence[SyncItem]) -> dict[int, Match | st
     to_insert: list[SalesforcePerson] = []
     for item in items:
         if batch_keys & set(item.keys.keys):
-            answers[id(item)] = BUSY
+            answers[id(item)] = BUSY_IN_BATCH
             continue
         ours = item.sync.detail.get("pending_create", {}).get("keys") == item.keys.keys
         answer: Match | str | None = None

@@ -14,7 +14,13 @@ from typing import Any
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import SalesforceClient
-from integrations.salesforce.sync.claims import BUSY, claim_account, claim_people, release_claims
+from integrations.salesforce.sync.claims import (
+    BUSY,
+    BUSY_IN_BATCH,
+    claim_account,
+    claim_people,
+    release_claims,
+)
 from integrations.salesforce.sync.items import (
     LINK_CREATED,
     LINK_MATCHED,
@@ -37,6 +43,10 @@ from integrations.salesforce.sync.matching import (
 )
 
 logger = logging.getLogger(__name__)
+
+# An item that waits for another item of its own batch (the same new person) comes back right
+# after the batch is written; the look-up then finds the record.
+BATCH_BUSY_RETRY_SECONDS = 0.5
 
 
 def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
@@ -130,8 +140,13 @@ def plan_writes(
         item = items[index]
         if match is None:
             answer = claims[id(item)]
-            if answer == BUSY:
-                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
+            if answer in (BUSY, BUSY_IN_BATCH):
+                plans[index] = PlannedWrite(
+                    item,
+                    "busy",
+                    item.settings.record_type,
+                    retry_in=BATCH_BUSY_RETRY_SECONDS if answer == BUSY_IN_BATCH else None,
+                )
                 continue
             match = answer if isinstance(answer, Match) else None
         if match is None:
@@ -141,7 +156,13 @@ def plan_writes(
                     _plan_account(org_id, plan, accounts, claimed_keys)
                 except PersonBusy:
                     release_claims(org_id, item.keys.keys)
-                    plan = PlannedWrite(item, "busy", item.settings.record_type)
+                    in_batch = item.account_key in claimed_keys  # the company's other person
+                    plan = PlannedWrite(
+                        item,
+                        "busy",
+                        item.settings.record_type,
+                        retry_in=BATCH_BUSY_RETRY_SECONDS if in_batch else None,
+                    )
             plans[index] = plan
         elif match.reason == "lost_create":
             # Our earlier create did write the record: make sure it has our values.

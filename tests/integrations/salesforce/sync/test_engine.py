@@ -251,6 +251,29 @@ def test_two_inquiries_of_one_person_in_one_drain_make_one_record(
     assert sorted(rows) == [("created", lead["Id"]), ("updated", lead["Id"])]
 
 
+def test_a_drains_new_contacts_make_their_accounts_in_one_call_and_each_company_once(
+    business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    enable(business, record_type="Contact")
+    for n in range(6):  # three companies, two new people each
+        upsert(business, f"inq-{n}", **person(n, company=f"Shop {n % 3}"))
+    sync_drain_run(source_id=business.pk)
+    InquirySync.objects.filter(status="retrying").update(due_at=timezone.now())
+    sync_drain_run(source_id=business.pk)  # the second person of each company joins it
+    accounts = control.records(org["org_id"], "Account")
+    assert sorted(a["Name"] for a in accounts) == ["Shop 0", "Shop 1", "Shop 2"]
+    found = control.records(org["org_id"], "Contact")
+    assert len(found) == 6
+    by_name = {a["Id"]: a["Name"] for a in accounts}
+    assert (
+        sorted(by_name[c["AccountId"]] for c in found)
+        == ["Shop 0"] * 2 + ["Shop 1"] * 2 + ["Shop 2"] * 2
+    )
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
+    # Look-up, Accounts, Contacts; then look-up and Contacts for the second people.
+    assert rest_calls(control, org) <= 5
+
+
 def test_one_invalid_record_in_a_drain_fails_alone(business, connection, control, org):  # type: ignore[no-untyped-def]
     enable(business)
     for n in range(5):

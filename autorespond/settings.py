@@ -157,7 +157,7 @@ CELERY_BEAT_SCHEDULE: dict = {
 # sweeper skips rows whose message was sent less than SYNC_ENQUEUED_GRACE_SECONDS ago.
 SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=15)
 SYNC_BATCH_SIZE = max(1, min(200, env.int("SYNC_BATCH_SIZE", default=200)))
-SYNC_ENQUEUED_GRACE_SECONDS = env.int("SYNC_ENQUEUED_GRACE_SECONDS", default=60)
+SYNC_ENQUEUED_GRACE_SECONDS = env.int("SYNC_ENQUEUED_GRACE_SECONDS", default=15)
 # A backlog of one org is drained by up to this many workers at once (the others stay free for
 # other orgs).
 SYNC_DRAINS_PER_ORG = env.int("SYNC_DRAINS_PER_ORG", default=3)

@@ -313,7 +313,7 @@ def syncs_sweep(*, limit: int = SWEEP_BATCH) -> int:
     (the drains then take 200 at a time); else one per sync, up to `limit`. Returns how many
     rows were re-sent."""
     now = timezone.now()
-    grace = dt.timedelta(seconds=getattr(settings, "SYNC_ENQUEUED_GRACE_SECONDS", 60))
+    grace = dt.timedelta(seconds=getattr(settings, "SYNC_ENQUEUED_GRACE_SECONDS", 15))
     due = (
         InquirySync.objects.filter(due_at__isnull=False, due_at__lte=now)
         .filter(_unleased(now))

@@ -274,6 +274,21 @@ def test_a_drains_new_contacts_make_their_accounts_in_one_call_and_each_company_
     assert rest_calls(control, org) <= 5
 
 
+def test_a_drain_whose_source_needs_soap_writes_the_batch_in_one_soap_call(
+    business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    enable(business, header_options="EmailHeader,triggerAutoResponseEmail,true")
+    for n in range(5):
+        upsert(business, f"inq-{n}", **person(n))
+    sync_drain_run(source_id=business.pk)
+    assert len(leads(control, org)) == 5
+    calls = [c for c in control.calls(org["org_id"]) if c.get("api") in ("rest", "soap")]
+    assert [c["api"] for c in calls] == ["rest", "soap"]  # one look-up, one SOAP create
+    assert {a.detail["api"] for s in InquirySync.objects.all() for a in s.attempts.all()} == {
+        "soap"
+    }
+
+
 def test_one_invalid_record_in_a_drain_fails_alone(business, connection, control, org):  # type: ignore[no-untyped-def]
     enable(business)
     for n in range(5):

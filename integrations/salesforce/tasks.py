@@ -30,13 +30,14 @@ def sync_inquiry(inquiry_id: int) -> str:
 
 
 @shared_task(name=task_queue.SYNC_DRAIN)
-def sync_drain(source_id: int) -> int:
+def sync_drain(source_id: int, parallel: bool = False) -> int:
     """Send the due inquiries of one org (the org `source_id` syncs to): up to
     `SYNC_BATCH_SIZE` of them together, then another drain if more are due. Returns how many.
 
     Idempotent like `sync_inquiry`: rows are leased, so two drains never take the same one.
+    `parallel` is a backlog's extra drain (see `scheduling.drain_running`).
     """
-    return sync_drain_run(source_id=source_id)
+    return sync_drain_run(source_id=source_id, parallel=parallel)
 
 
 @shared_task(name=task_queue.SWEEP_DUE_SYNCS)

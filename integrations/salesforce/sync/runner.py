@@ -79,6 +79,9 @@ from integrations.salesforce.sync.writing import write_plan
 
 logger = logging.getLogger(__name__)
 
+# A drain that finds its org's drain running comes back after this many seconds.
+DRAIN_BUSY_RETRY_SECONDS = 0.5
+
 
 def _gates(
     sync: InquirySync, effective_of: dict[int, EffectiveSettings]
@@ -348,7 +351,7 @@ def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
     return _run_leased(ids, token).get(ids[0])
 
 
-def sync_drain_run(*, source_id: int) -> int:
+def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
     """Sync the due inquiries of the org `source_id` sends to (the drain task's body): up to
     `SYNC_BATCH_SIZE` of them together, oldest due first; then send the next drain if more are
     due now or later. Returns how many syncs it ran."""
@@ -369,6 +372,11 @@ def sync_drain_run(*, source_id: int) -> int:
         enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
         return 0
     with drain_running(owner.pk) as running:
+        if running > (drains_per_org() if parallel else 1):
+            # Another drain of the org is running: what is due now goes in the next batch.
+            # Come back in a moment in case that drain has just looked for more work.
+            enqueue_drain(owner.pk, DRAIN_BUSY_RETRY_SECONDS)
+            return 0
         try:
             ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
         except (OperationalError, InterfaceError):
@@ -376,7 +384,8 @@ def sync_drain_run(*, source_id: int) -> int:
             enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
             return 0
         if len(ids) == batch_size() and batch_size() > 1 and running < drains_per_org():
-            enqueue_drain(owner.pk)  # a backlog: another worker takes the next batch meanwhile
+            # A backlog: another worker takes the next batch meanwhile.
+            enqueue_drain(owner.pk, parallel=True)
         if ids:
             _run_leased(ids, token)
     try:

@@ -109,7 +109,9 @@ def _scheduled_key(source_id: int) -> str:
     return redis_key(f"drain-at:{source_id}")
 
 
-def enqueue_drain(source_id: int, countdown: float | None = None, *, force: bool = False) -> bool:
+def enqueue_drain(
+    source_id: int, countdown: float | None = None, *, force: bool = False, parallel: bool = False
+) -> bool:
     """Send a drain of the syncs of `source_id`'s org: now, or in `countdown` seconds.
 
     Deduplicated through Redis so an org has one drain message waiting at a time, however many
@@ -117,7 +119,8 @@ def enqueue_drain(source_id: int, countdown: float | None = None, *, force: bool
     sent now sets `drain-queued:<source>` (cleared when a drain starts, `drain_started`); a later
     one is skipped while an earlier or equal one is scheduled. `force` sends regardless (the
     sweeper's). Redis errors only cost deduplication. Returns whether a message went out (or
-    one was already waiting); False when the broker refused, so the sweeper will.
+    one was already waiting); False when the broker refused, so the sweeper will. `parallel`
+    marks a backlog's extra drain, which may run beside the org's others (`drain_running`).
     """
     client = redis_client() if not force else None
     try:
@@ -135,9 +138,8 @@ def enqueue_drain(source_id: int, countdown: float | None = None, *, force: bool
     except Exception:  # Redis down: send without deduplication (extra drains are no-ops)
         logger.warning("drain deduplication unavailable; sending anyway", exc_info=True)
     try:
-        send_task(
-            SYNC_DRAIN, (source_id,), countdown=countdown, retry=True, retry_policy=_SEND_RETRY
-        )
+        args = (source_id, True) if parallel else (source_id,)
+        send_task(SYNC_DRAIN, args, countdown=countdown, retry=True, retry_policy=_SEND_RETRY)
     except Exception:  # broker down
         logger.warning(
             "could not enqueue drain of source %s; the sweeper will", source_id, exc_info=True
@@ -165,9 +167,11 @@ def drain_started(source_id: int) -> None:
 @contextlib.contextmanager
 def drain_running(owner_id: int) -> Iterator[int]:
     """Count the drains of one org running now (Redis; 1 without it): yields how many,
-    this one included. A drain with a full batch starts a second one in parallel only while
-    fewer than `SYNC_DRAINS_PER_ORG` run, so a big backlog uses a few workers, never all of
-    them, and other orgs' drains always find one free."""
+    this one included. One drain per org at a time takes what arrives (what arrives meanwhile
+    waits for it to finish and goes in the next batch: batches grow with the load, with no
+    fixed wait); a drain with a full batch (a backlog) starts another in parallel while fewer
+    than `SYNC_DRAINS_PER_ORG` run, so a big backlog uses a few workers, never all of them, and
+    other orgs' drains always find one free."""
     client = redis_client()
     key = redis_key(f"drains-running:{owner_id}")
     counted = False
@@ -179,8 +183,8 @@ def drain_running(owner_id: int) -> Iterator[int]:
             pipe.expire(key, lease_seconds() * 4)
             running = int(pipe.execute()[0])
             counted = True
-        except Exception:  # Redis down: no parallel drains, nothing else lost
-            running = 10**6
+        except Exception:  # Redis down: no count, every drain runs (leases keep them apart)
+            running = 1
     try:
         yield running
     finally:

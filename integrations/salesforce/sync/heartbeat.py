@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from types import TracebackType
 
 from django.db import connection as db_connection
@@ -36,11 +37,16 @@ class Heartbeat:
         self.sync_ids = list(sync_ids)
         self.seconds = lock_ttl_seconds()
         self._locks: list[PersonLocks] = []
+        self._also: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def watch(self, locks: PersonLocks) -> None:
         self._locks.append(locks)
+
+    def also(self, renew: Callable[[], None]) -> None:
+        """Call `renew` on every beat too."""
+        self._also.append(renew)
 
     def __enter__(self) -> Heartbeat:
         if not db_connection.in_atomic_block:
@@ -74,6 +80,8 @@ class Heartbeat:
         InquirySync.objects.filter(pk__in=self.sync_ids, lease_token=self.token).update(
             lease_expires_at=now + dt.timedelta(seconds=self.seconds)
         )
+        for renew in list(self._also):
+            renew()
         for locks in list(self._locks):
             locks.renew()
             if locks.keys:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -275,8 +275,11 @@ def _attempt_org(
     return results
 
 
-def _run_leased(ids: Sequence[int], token: str) -> dict[int, AttemptResult]:
-    """Run the leased syncs `ids` (one drain) and store every outcome; returns them by row."""
+def _run_leased(
+    ids: Sequence[int], token: str, renew: Callable[[], None] | None = None
+) -> dict[int, AttemptResult]:
+    """Run the leased syncs `ids` (one drain) and store every outcome; returns them by row.
+    `renew` is beaten by the heartbeat too (the drain's place among its org's drains)."""
     rows = list(
         InquirySync.objects.select_related("inquiry__source").filter(pk__in=ids).order_by("pk")
     )
@@ -286,6 +289,8 @@ def _run_leased(ids: Sequence[int], token: str) -> dict[int, AttemptResult]:
     started = timezone.now()
     results: dict[int, AttemptResult] = {}
     with Heartbeat(token, [row.pk for row in rows]) as beat:
+        if renew is not None:
+            beat.also(renew)
         try:
             groups: dict[int, tuple[SalesforceConnection, list[tuple[InquirySync, SyncItem]]]] = {}
             effective_of: dict[int, EffectiveSettings] = {}
@@ -371,7 +376,7 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
         logger.warning("drain of source %s could not start; retrying soon", source_id)
         enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
         return 0
-    with drain_running(owner.pk) as running:
+    with drain_running(owner.pk, token) as (running, renew):
         if running > (drains_per_org() if parallel else 1):
             # Another drain of the org is running: what is due now goes in the next batch.
             # Come back in a moment in case that drain has just looked for more work.
@@ -387,7 +392,7 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
             # A backlog: another worker takes the next batch meanwhile.
             enqueue_drain(owner.pk, parallel=True)
         if ids:
-            _run_leased(ids, token)
+            _run_leased(ids, token, renew)
     try:
         soonest = next_due_in(source_ids=source_ids)
     except (OperationalError, InterfaceError):

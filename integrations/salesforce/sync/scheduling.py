@@ -13,7 +13,8 @@ import datetime as dt
 import logging
 import random
 import secrets
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -165,32 +166,43 @@ def drain_started(source_id: int) -> None:
 
 
 @contextlib.contextmanager
-def drain_running(owner_id: int) -> Iterator[int]:
-    """Count the drains of one org running now (Redis; 1 without it): yields how many,
-    this one included. One drain per org at a time takes what arrives (what arrives meanwhile
-    waits for it to finish and goes in the next batch: batches grow with the load, with no
-    fixed wait); a drain with a full batch (a backlog) starts another in parallel while fewer
-    than `SYNC_DRAINS_PER_ORG` run, so a big backlog uses a few workers, never all of them, and
-    other orgs' drains always find one free."""
+def drain_running(owner_id: int, token: str) -> Iterator[tuple[int, Callable[[], None]]]:
+    """Count the drains of one org running now: yields (how many, this one included; a renew
+    callable for the heartbeat). One drain per org at a time takes what arrives (what arrives
+    meanwhile waits for it to finish and goes in the next batch: batches grow with the load,
+    with no fixed wait); a drain with a full batch (a backlog) starts another in parallel while
+    fewer than `SYNC_DRAINS_PER_ORG` run, so a big backlog uses a few workers, never all of
+    them, and other orgs' drains always find one free.
+
+    Kept in Redis as a sorted set of drain tokens scored by when their lease ends, renewed by
+    the heartbeat: a killed worker's drain stops counting within a lease. Without Redis (or
+    with Redis down) every drain counts as alone; leases still keep them apart.
+    """
     client = redis_client()
     key = redis_key(f"drains-running:{owner_id}")
-    counted = False
     running = 1
+
+    def renew() -> None:
+        if client is not None:
+            client.zadd(key, {token: time.time() + lease_seconds()}, xx=True)
+
     if client is not None:
         try:
+            now = time.time()
             pipe = client.pipeline()
-            pipe.incr(key)
+            pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zadd(key, {token: now + lease_seconds()})
+            pipe.zcard(key)
             pipe.expire(key, lease_seconds() * 4)
-            running = int(pipe.execute()[0])
-            counted = True
-        except Exception:  # Redis down: no count, every drain runs (leases keep them apart)
-            running = 1
+            running = int(pipe.execute()[2])
+        except Exception:  # Redis down: no count (see above)
+            client = None
     try:
-        yield running
+        yield running, renew
     finally:
-        if counted and client is not None:
+        if client is not None:
             with contextlib.suppress(Exception):
-                client.decr(key)
+                client.zrem(key, token)
 
 
 def drains_per_org() -> int:

@@ -139,6 +139,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker is waited for, however long it is away (Celery's default gives up after 100
+# attempts, about 45 minutes, and the worker exits); the sweeper re-sends what was due meanwhile.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Syncs running when the connection drops finish their Salesforce write and record it on their
+# InquirySync row; the row, not the message, is the truth, so a redelivered message finds the
+# work done. Cancelling them (Celery 6's default) would cut Salesforce calls off mid-flight.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE: dict = {
     "salesforce-sweep-due-syncs": {
         "task": "integrations.salesforce.tasks.sweep_due_syncs",

@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Only for its static files: with "ninja" installed, /api/v1/docs serves the Swagger UI
+    # assets django-ninja ships instead of loading them from a CDN, so the docs work offline.
+    "ninja",
     "autorespond",
     "integrations.salesforce",
 ]

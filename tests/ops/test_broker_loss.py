@@ -32,16 +32,12 @@ from django.utils import timezone
 from autorespond.celery import app
 from integrations.salesforce.models import InquirySync, SyncStatus
 from tests.conftest import ROOT
-from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixtures)
+from tests.integrations.salesforce.sync_support import (  # noqa: F401 (fixture)
     connection,
-    control,
-    emulator,
     enable,
-    org,
     upsert,
 )
 from tests.ops.conftest import PrivateRedis, wait_until
-from tests.salesforce_emulator.conftest import sf_emulator_server  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(300)]
 

@@ -133,6 +133,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         # Keeps parallel test runs (and several deployments on one Redis) apart.
         "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
+        # A Redis that vanishes without closing its sockets (a host gone, a dropped flow) must
+        # not block a blocking read forever, such as the pending BRPOP the worker drains when
+        # it tears a lost connection down (celery/celery#9705). 30 s is far above BRPOP's own
+        # 1 s wait; keepalive lets the kernel notice a dead peer on idle sockets.
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
     }
 )
 CELERY_TASK_ACKS_LATE = True

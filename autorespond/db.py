@@ -1,0 +1,69 @@
+"""Single-statement upserts (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`) that work on
+PostgreSQL and SQLite (3.35+).
+
+Django's ORM has `bulk_create(update_conflicts=True)`, but it can only copy the new values
+(`SET f = EXCLUDED.f`): it cannot add to a counter, update only when something differs, or
+return the row it wrote on SQLite. The intake path needs all three in one statement, so the SQL
+is written here, once, from the model's own field definitions (column names, defaults, database
+preparation and converters), and the callers only add their `DO UPDATE SET` clause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+from django.db.models.fields import Field
+
+M = TypeVar("M", bound=Model)
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def column(model: type[Model], field_name: str) -> str:
+    """The quoted column of `field_name`, qualified by its table (for `DO UPDATE SET`, where a
+    bare name would be ambiguous with EXCLUDED)."""
+    return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field_name).column)}"
+
+
+def insert_values(obj: Model) -> tuple[list[Field], list[str], list[Any]]:
+    """The concrete fields of an unsaved `obj` (but an auto primary key), with their quoted
+    columns and their values prepared for this database, as Django's INSERT would write them:
+    defaults applied and `auto_now`/`auto_now_add` filled in by `pre_save`."""
+    fields = [
+        f
+        for f in obj._meta.concrete_fields
+        if not (f.primary_key and getattr(f, "db_returning", False))
+    ]
+    columns = [quote(f.column) for f in fields]
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    return fields, columns, params
+
+
+def returning_columns(model: type[Model]) -> str:
+    return ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+
+
+def fetch_returned(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
+    """Run `sql` (an INSERT/UPDATE … RETURNING `returning_columns(model)`) and build the model
+    instance from the row it returned, with the same converters a query applies (SQLite returns
+    datetimes as text, for example); None when it returned no row."""
+    fields = list(model._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for f, value in zip(fields, row, strict=True):
+        expression = f.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(expression) + f.get_db_converters(
+            connection
+        ):
+            value = converter(value, expression, connection)
+        values.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], values)

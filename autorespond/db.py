@@ -20,6 +20,12 @@ from django.db.models.fields import Field
 M = TypeVar("M", bound=Model)
 
 
+def vendor() -> str:
+    """The default database's vendor ("postgresql", "sqlite"): statements built once are cached
+    per vendor, since quoting may differ."""
+    return connection.vendor
+
+
 def quote(name: str) -> str:
     return connection.ops.quote_name(name)
 
@@ -30,22 +36,23 @@ def column(model: type[Model], field_name: str) -> str:
     return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field_name).column)}"
 
 
-def insert_values(obj: Model) -> tuple[list[Field], list[str], list[Any]]:
-    """The concrete fields of an unsaved `obj` (but an auto primary key), with their quoted
-    columns and their values prepared for this database, as Django's INSERT would write them:
-    defaults applied and `auto_now`/`auto_now_add` filled in by `pre_save`."""
-    fields = [
+def insert_fields(model: type[Model]) -> list[Field]:
+    """The concrete fields an INSERT writes: all but an auto primary key."""
+    return [
         f
-        for f in obj._meta.concrete_fields
+        for f in model._meta.concrete_fields
         if not (f.primary_key and getattr(f, "db_returning", False))
     ]
-    columns = [quote(f.column) for f in fields]
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    return fields, columns, params
 
 
-def returning_columns(model: type[Model]) -> str:
-    return ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+def insert_columns(model: type[Model]) -> list[str]:
+    return [quote(f.column) for f in insert_fields(model)]
+
+
+def insert_params(obj: Model) -> list[Any]:
+    """The values of `insert_fields` of an unsaved `obj`, prepared for this database as Django's
+    INSERT would write them: defaults applied, `auto_now`/`auto_now_add` filled in."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in insert_fields(obj)]
 
 
 def fetch_returned(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
@@ -67,3 +74,8 @@ def fetch_returned(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
             value = converter(value, expression, connection)
         values.append(value)
     return model.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+def returning_columns(model: type[Model]) -> str:
+    """The quoted columns `fetch_returned` expects, in the model's field order."""
+    return ", ".join(quote(f.column) for f in model._meta.concrete_fields)

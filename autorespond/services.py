@@ -5,6 +5,7 @@ Views, the API and commands call these; nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -16,7 +17,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from autorespond.db import column, fetch_returned, insert_values, quote, returning_columns
+from autorespond.db import (
+    column,
+    fetch_returned,
+    insert_columns,
+    insert_fields,
+    insert_params,
+    quote,
+    returning_columns,
+    vendor,
+)
 from autorespond.hooks import inquiry_changed
 from autorespond.models import ApiKey, Inquiry, Source
 
@@ -112,39 +122,50 @@ def inquiry_upsert(
 def _inquiry_upsert_sql(
     source: Source | str, external_id: str, data: dict[str, Any], token: str
 ) -> tuple[str, list[Any]]:
-    """The upsert statement of `inquiry_upsert` and its parameters.
+    """The upsert statement of `inquiry_upsert` and its parameters."""
+    by_slug = not isinstance(source, Source)
+    row = Inquiry(
+        source_id=0 if by_slug else source.pk,
+        external_id=external_id,
+        write_token="c" + token,
+        **{field: "" if value is None else value for field, value in data.items()},
+    )
+    params = insert_params(row)
+    if by_slug:
+        del params[_SOURCE_INDEX]
+        params.append(source)
+    sql = _inquiry_upsert_statement(vendor(), tuple(sorted(data)), by_slug)
+    return sql, [*params, "u" + token]
+
+
+_SOURCE_INDEX = [f.name for f in insert_fields(Inquiry)].index("source")
+
+
+@functools.lru_cache(maxsize=4096)  # at most 2 ** len(INQUIRY_FIELDS) * 2 statements per vendor
+def _inquiry_upsert_statement(vendor: str, present: tuple[str, ...], by_slug: bool) -> str:
+    """The SQL of the upsert for the fields `present` in the request (built once per shape).
 
     Insert: every field (absent ones empty), write_token "c<token>". On conflict: the fields
     present are set; `updated_at` and write_token "u<token>" only when one of them differs from
     the stored value. The SET expressions read the row as it was, after any concurrent writer
     committed (both databases lock the conflicting row first), so the comparison is exact.
     With a slug the source's id comes from a SELECT in the same statement: no row back means
-    no such source.
+    no such source. Field names are the columns of these fields (none has a db_column).
     """
-    row = Inquiry(
-        source_id=source.pk if isinstance(source, Source) else 0,
-        external_id=external_id,
-        write_token="c" + token,
-        **{field: "" if value is None else value for field, value in data.items()},
-    )
-    fields, columns, params = insert_values(row)
-    placeholders = ["%s"] * len(params)
-    table = quote(Inquiry._meta.db_table)
+    columns = insert_columns(Inquiry)
+    placeholders = ["%s"] * len(columns)
     source_from = ""
-    if not isinstance(source, Source):
-        source_index = [f.name for f in fields].index("source")
-        placeholders[source_index] = "s." + quote(Source._meta.pk.column)
-        del params[source_index]
+    if by_slug:
+        placeholders[_SOURCE_INDEX] = "s." + quote(Source._meta.pk.column)
         source_from = (
             f" FROM {quote(Source._meta.db_table)} s"
             f" WHERE s.{quote(Source._meta.get_field('slug').column)} = %s"
         )
-        params.append(source)
     differs = (
-        " OR ".join(f"{column(Inquiry, name)} <> EXCLUDED.{quote(name)}" for name in sorted(data))
+        " OR ".join(f"{column(Inquiry, name)} <> EXCLUDED.{quote(name)}" for name in present)
         or "1 = 0"
     )
-    assignments = [f"{quote(name)} = EXCLUDED.{quote(name)}" for name in sorted(data)]
+    assignments = [f"{quote(name)} = EXCLUDED.{quote(name)}" for name in present]
     assignments += [
         f"{quote('updated_at')} = CASE WHEN {differs} THEN EXCLUDED.{quote('updated_at')}"
         f" ELSE {column(Inquiry, 'updated_at')} END",
@@ -152,20 +173,19 @@ def _inquiry_upsert_sql(
         f" ELSE {column(Inquiry, 'write_token')} END",
     ]
     # SQLite needs the WHERE of an INSERT … SELECT before ON CONFLICT to parse the upsert; the
-    # VALUES form has none. Field names are the columns of these fields (no db_column).
-    sql = (
+    # VALUES form has none.
+    return (
         # Only quoted identifiers of the model are formatted in; every value is a parameter.
-        f"INSERT INTO {table} ({', '.join(columns)})"  # noqa: S608
+        f"INSERT INTO {quote(Inquiry._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
         + (
             f" SELECT {', '.join(placeholders)}{source_from}"
-            if source_from
+            if by_slug
             else f" VALUES ({', '.join(placeholders)})"
         )
         + f" ON CONFLICT ({quote('source_id')}, {quote('external_id')}) DO UPDATE SET "
         + ", ".join(assignments)
         + f" RETURNING {returning_columns(Inquiry)}"
     )
-    return sql, [*params, "u" + token]
 
 
 def _hash_key(raw_key: str) -> str:

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import random
 from collections.abc import Sequence
@@ -71,7 +72,15 @@ from django.db.models import Q
 from django.utils import timezone
 from simple_salesforce.format import format_soql
 
-from autorespond.db import column, fetch_returned, insert_values, quote, returning_columns
+from autorespond.db import (
+    column,
+    fetch_returned,
+    insert_columns,
+    insert_params,
+    quote,
+    returning_columns,
+    vendor,
+)
 from autorespond.models import Inquiry, Source
 from autorespond.selectors import source_descendant_ids
 from integrations.salesforce.errors import (
@@ -194,11 +203,24 @@ def request_sync(*, inquiry: Inquiry) -> InquirySync:
     row = InquirySync(
         inquiry=inquiry, requested_version=1, due_at=timezone.now(), status=SyncStatus.PENDING
     )
-    _, columns, params = insert_values(row)
-    sql = (
+    params = insert_params(row)
+    sql = _request_sync_statement(vendor())
+    sync = fetch_returned(InquirySync, sql, params)
+    assert sync is not None  # an upsert always returns its row
+    sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
+    inquiry_id = inquiry.pk
+    transaction.on_commit(lambda: _enqueue(inquiry_id))
+    return sync
+
+
+@functools.cache
+def _request_sync_statement(vendor: str) -> str:
+    """The SQL of `request_sync` (built once per database vendor)."""
+    columns = insert_columns(InquirySync)
+    return (
         # Only quoted identifiers of the model are formatted in; every value is a parameter.
         f"INSERT INTO {quote(InquirySync._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(params))})"
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
         f" ON CONFLICT ({quote('inquiry_id')}) DO UPDATE SET"
         f" {quote('requested_version')} = {column(InquirySync, 'requested_version')} + 1,"
         f" {quote('due_at')} = EXCLUDED.{quote('due_at')},"
@@ -206,12 +228,6 @@ def request_sync(*, inquiry: Inquiry) -> InquirySync:
         f" {quote('updated_at')} = EXCLUDED.{quote('updated_at')}"
         f" RETURNING {returning_columns(InquirySync)}"
     )
-    sync = fetch_returned(InquirySync, sql, params)
-    assert sync is not None  # an upsert always returns its row
-    sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
-    inquiry_id = inquiry.pk
-    transaction.on_commit(lambda: _enqueue(inquiry_id))
-    return sync
 
 
 def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ preparation and converters), and the callers only add their `DO UPDATE SET` clau
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -59,21 +60,34 @@ def fetch_returned(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
     """Run `sql` (an INSERT/UPDATE … RETURNING `returning_columns(model)`) and build the model
     instance from the row it returned, with the same converters a query applies (SQLite returns
     datetimes as text, for example); None when it returned no row."""
-    fields = list(model._meta.concrete_fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    values = []
-    for f, value in zip(fields, row, strict=True):
+    attnames, converters = _returned_converters(model, vendor())
+    values = list(row)
+    for index, expression, functions in converters:
+        for function in functions:
+            values[index] = function(values[index], expression, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+@functools.cache
+def _returned_converters(
+    model: type[Model], vendor: str
+) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """Per model and vendor: the attnames of the returned columns, and for each column that has
+    any, its converters (as a query's compiler would apply them). Built once: the converters
+    depend on the backend and the field only (they get the current connection as argument)."""
+    fields = list(model._meta.concrete_fields)
+    converters = []
+    for index, f in enumerate(fields):
         expression = f.get_col(model._meta.db_table)
-        for converter in connection.ops.get_db_converters(expression) + f.get_db_converters(
-            connection
-        ):
-            value = converter(value, expression, connection)
-        values.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+        functions = connection.ops.get_db_converters(expression) + f.get_db_converters(connection)
+        if functions:
+            converters.append((index, expression, functions))
+    return [f.attname for f in fields], converters
 
 
 def returning_columns(model: type[Model]) -> str:

@@ -102,12 +102,14 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int, log: Path
+) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             sys.executable, "-m", "gunicorn", "autorespond.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "60",
-            "--log-level", "warning",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--timeout", "60", "--log-level", "warning",
         ],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -197,6 +199,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (1 = sync workers, as deployed)"
+    )
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
@@ -217,7 +222,7 @@ def main(argv: list[str]) -> int:
         os.environ["BENCH_API_KEY"] = key
         port = free_port()
         log = Path(f"/tmp/bench-ingest-{run_id}.log")  # noqa: S108 (the benchmark's own log)
-        server = start_gunicorn(env, port, args.workers, log)
+        server = start_gunicorn(env, port, args.workers, args.threads, log)
         base = f"http://127.0.0.1:{port}"
 
         # Warm-up: every worker has its connection and its code paths loaded.
@@ -251,8 +256,9 @@ def main(argv: list[str]) -> int:
         drop_redis_keys(env["REDIS_URL"], env["CELERY_KEY_PREFIX"])
 
     print(
-        f"\ngunicorn {args.workers} sync workers, DEBUG off, PostgreSQL (CONN_MAX_AGE=60, health "
-        f"checks), Redis broker; wrk {args.duration} s per run, loopback\n"
+        f"\ngunicorn {args.workers} workers x {args.threads} threads, DEBUG off, PostgreSQL "
+        f"(CONN_MAX_AGE=60, health checks), Redis broker; wrk {args.duration} s per run, "
+        "loopback\n"
     )
     print(f"{'c':>3}  {'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for c, by_endpoint in results.items():

@@ -10,6 +10,7 @@ class SalesforceConfig(AppConfig):
         # Imported when the app registry is ready: models must be loaded before these modules.
         from autorespond import hooks
         from integrations.salesforce import checks  # noqa: F401  (registers system checks)
+        from integrations.salesforce.card_status import source_status_for_home
         from integrations.salesforce.sync import inquiry_sync_status, on_inquiry_changed
 
         # ready() may run more than once (Django's docs say so): register each callable once.
@@ -17,3 +18,5 @@ class SalesforceConfig(AppConfig):
             hooks.inquiry_changed_handlers.append(on_inquiry_changed)
         if inquiry_sync_status not in hooks.inquiry_sync_status_providers:
             hooks.inquiry_sync_status_providers.append(inquiry_sync_status)
+        if source_status_for_home not in hooks.source_status_providers:
+            hooks.source_status_providers.append(source_status_for_home)

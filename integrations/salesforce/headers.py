@@ -74,14 +74,30 @@ class HeaderOptionError(ValueError):
     """An option string that breaks the contract.
 
     ``str(error)`` is the full multi-line message (``ERROR: …`` then one ``Tip: …`` line per
-    tip), exactly as seed 003 prints it. ``error`` is the first line without ``ERROR:`` and
+    tip), exactly as seed 003 prints it, for each problem of the string (``problems``). ``error`` is the first line without ``ERROR:`` and
     ``tips`` the tip texts without ``Tip:``, so a form can show them next to the field.
     """
 
     def __init__(self, error: str, tips: list[str]) -> None:
         self.error = error
         self.tips = list(tips)
-        super().__init__("\n".join([f"ERROR: {error}", *(f"Tip: {tip}" for tip in self.tips)]))
+        # Every problem of the option string, in order (just this one unless `collect` made it).
+        self.problems: list[HeaderOptionError] = [self]
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return "\n".join([f"ERROR: {self.error}", *(f"Tip: {tip}" for tip in self.tips)])
+
+    @classmethod
+    def collect(cls, problems: list[HeaderOptionError]) -> HeaderOptionError:
+        """One error for several problems: the first one's `error` and `tips`, all of them in
+        `problems`, and each one's seed text in ``str()``, in order."""
+        if len(problems) == 1:
+            return problems[0]
+        combined = cls(problems[0].error, problems[0].tips)
+        combined.problems = list(problems)
+        combined.args = ("\n".join(p._text() for p in problems),)
+        return combined
 
 
 def is_assignment_rule_id(value: str) -> bool:
@@ -422,61 +438,78 @@ def parse_header_options(text: str) -> SoapHeaders:
     """Parse a ``HeaderName,property,value;…`` option string into :class:`SoapHeaders`.
 
     Raises :class:`HeaderOptionError` with the seed's messages (see the module docstring for
-    the cases the seed leaves open). The first problem found, left to right, is reported.
+    the cases the seed leaves open). Every problem of the string is reported, left to right:
+    ``error.problems`` lists one :class:`HeaderOptionError` per problem (``error`` and ``tips``
+    are the first one's, and ``str(error)`` is each problem's seed text, one after the other).
+    An item with a problem is left out, so it causes no second error (the second of two
+    exclusive assignment properties, for example, is the one reported and dropped).
     """
     # header name -> {attribute name: value}, in the order first named.
     named: dict[str, dict[str, bool | str]] = {}
+    problems: list[HeaderOptionError] = []
     for raw_item in text.split(";"):
         item = raw_item.strip()
         if not item:
             continue
-        parts = [part.strip() for part in item.split(",")]
-        if len(parts) != 3 or not all(parts):
-            raise HeaderOptionError(
-                f"Invalid SOAP header format: '{item}'",
-                ["Expected format: 'HeaderName,property,value'", f"Example: '{_FORMAT_EXAMPLE}'"],
-            )
-        header_name, prop, raw_value = parts
-        slot = _SLOT_BY_HEADER.get(header_name)
-        if slot is None:
-            raise HeaderOptionError(
-                f"Unknown SOAP header: '{header_name}'",
-                [
-                    f"Available headers: {', '.join(HEADER_NAMES)}",
-                    "Header names are case-sensitive and must match Salesforce API exactly",
-                ],
-            )
-        header_cls = _SLOTS[slot]
-        fields_by_prop = {f.metadata["sf_name"]: f for f in dataclasses.fields(header_cls)}  # type: ignore[arg-type]
-        field = fields_by_prop.get(prop)
-        if field is None:
-            raise HeaderOptionError(
-                f"Unknown property '{prop}' for {header_name}",
-                [
-                    f"{header_name} properties: {', '.join(header_cls.property_names())}",
-                    "Property names are case-sensitive and must match Salesforce API exactly",
-                ],
-            )
-        values = named.setdefault(header_name, {})
-        if field.name in values:
-            raise HeaderOptionError(
-                f"Duplicate property {header_name}.{prop}",
-                [
-                    "Specify each property once",
-                    f"Example: '{header_name},{prop},{raw_value}'",
-                ],
-            )
-        if prop == "assignmentRuleId":
-            values[field.name] = raw_value
-        else:
-            values[field.name] = _parse_boolean(raw_value, header_name, prop)
-        if header_cls is AssignmentRuleHeader:
-            # Checked per item, not at the end, so the first problem from the left is reported
-            # (an invalid rule id, or the second of the two exclusive properties).
-            AssignmentRuleHeader(**values)  # type: ignore[arg-type]
+        try:
+            _parse_item(item, named)
+        except HeaderOptionError as problem:
+            problems.append(problem)
+    if problems:
+        raise HeaderOptionError.collect(problems)
 
     built = {
         _SLOT_BY_HEADER[header_name]: _SLOTS[_SLOT_BY_HEADER[header_name]](**values)
         for header_name, values in named.items()
     }
     return SoapHeaders(**built)
+
+
+def _parse_item(item: str, named: dict[str, dict[str, bool | str]]) -> None:
+    """Add one ``HeaderName,property,value`` item to ``named``; raise HeaderOptionError (and
+    add nothing) when it breaks the contract."""
+    parts = [part.strip() for part in item.split(",")]
+    if len(parts) != 3 or not all(parts):
+        raise HeaderOptionError(
+            f"Invalid SOAP header format: '{item}'",
+            ["Expected format: 'HeaderName,property,value'", f"Example: '{_FORMAT_EXAMPLE}'"],
+        )
+    header_name, prop, raw_value = parts
+    slot = _SLOT_BY_HEADER.get(header_name)
+    if slot is None:
+        raise HeaderOptionError(
+            f"Unknown SOAP header: '{header_name}'",
+            [
+                f"Available headers: {', '.join(HEADER_NAMES)}",
+                "Header names are case-sensitive and must match Salesforce API exactly",
+            ],
+        )
+    header_cls = _SLOTS[slot]
+    fields_by_prop = {f.metadata["sf_name"]: f for f in dataclasses.fields(header_cls)}  # type: ignore[arg-type]
+    field = fields_by_prop.get(prop)
+    if field is None:
+        raise HeaderOptionError(
+            f"Unknown property '{prop}' for {header_name}",
+            [
+                f"{header_name} properties: {', '.join(header_cls.property_names())}",
+                "Property names are case-sensitive and must match Salesforce API exactly",
+            ],
+        )
+    values = dict(named.get(header_name, {}))
+    if field.name in values:
+        raise HeaderOptionError(
+            f"Duplicate property {header_name}.{prop}",
+            [
+                "Specify each property once",
+                f"Example: '{header_name},{prop},{raw_value}'",
+            ],
+        )
+    if prop == "assignmentRuleId":
+        values[field.name] = raw_value
+    else:
+        values[field.name] = _parse_boolean(raw_value, header_name, prop)
+    if header_cls is AssignmentRuleHeader:
+        # Checked per item, so the item that breaks the header (an invalid rule id, or the
+        # second of the two exclusive properties) is the one reported.
+        AssignmentRuleHeader(**values)  # type: ignore[arg-type]
+    named[header_name] = values

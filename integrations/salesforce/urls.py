@@ -14,6 +14,11 @@ urlpatterns = [
         name="retry",
     ),
     path(
+        "sources/<slug:slug>/integrations/salesforce/preview/",
+        views.preview,
+        name="preview",
+    ),
+    path(
         "sources/<slug:slug>/integrations/salesforce/connect/",
         views_oauth.connect,
         name="connect",

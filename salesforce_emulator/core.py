@@ -26,6 +26,8 @@ from typing import Any
 from . import schema
 from .ids import KEY_PREFIXES, is_valid_id, new_id, to_18
 from .schema import FieldDef, SObjectDef
+from .soql import run_query, run_search
+from .values import SalesforceError, phone_digits, record_url
 
 DEFAULT_API_VERSION = "59.0"
 # The DailyApiRequests sample in SALESFORCE.md shows 15000 (a Developer Edition value).
@@ -98,27 +100,6 @@ LOGGED_HEADERS = (
 
 
 # --------------------------------------------------------------------------- errors
-
-
-class SalesforceError(Exception):
-    """One API error as Salesforce reports it (REST error-array item / SOAP fault or error)."""
-
-    def __init__(
-        self,
-        status_code: int,
-        error_code: str,
-        message: str,
-        fields: list[str] | None = None,
-    ) -> None:
-        super().__init__(f"{error_code}: {message}")
-        self.status_code = status_code
-        self.error_code = error_code
-        self.message = message
-        self.fields = list(fields or [])
-
-    def as_rest(self) -> dict[str, Any]:
-        """The REST error-array item."""
-        return {"message": self.message, "errorCode": self.error_code, "fields": self.fields}
 
 
 class DuplicatesDetected(SalesforceError):
@@ -357,18 +338,6 @@ def company_name_key(value: str | None) -> str:
     return " ".join(word for word in words if word not in COMPANY_NAME_IGNORED_WORDS)
 
 
-def phone_digits(value: str | None) -> str:
-    """Digits of a phone number with a leading North American country code 1 dropped.
-
-    SALESFORCE.md section 2: how Salesforce normalises phone search is UNCONFIRMED; comparing
-    digits-only forms is the suggested behaviour, so 4155551212 matches +1 (415) 555-1212.
-    """
-    digits = re.sub(r"\D", "", value or "")
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
-    return digits
-
-
 def _values_equal(record_value: Any, wanted: Any) -> bool:
     if isinstance(wanted, list | tuple):
         return any(_values_equal(record_value, w) for w in wanted)
@@ -394,10 +363,6 @@ def render_merge_fields(text: str, sobject: str, record: Mapping[str, Any]) -> s
         return "" if value is None else str(value)
 
     return _MERGE_FIELD_RE.sub(repl, text)
-
-
-def record_url(sobject: str, record_id: str, version: str) -> str:
-    return f"/services/data/v{version}/sobjects/{sobject}/{record_id}"
 
 
 def with_attributes(
@@ -776,15 +741,11 @@ class Org:
 
     def query(self, soql: str, version: str = DEFAULT_API_VERSION) -> dict[str, Any]:
         """Run a SOQL query; returns the REST body with every record (no paging)."""
-        from .soql import run_query
-
         with self.lock:
             return run_query(self, soql, version)
 
     def search(self, sosl: str, version: str = DEFAULT_API_VERSION) -> list[dict[str, Any]]:
         """Run a SOSL search; returns the found records with attributes."""
-        from .soql import run_search
-
         with self.lock:
             return run_search(self, sosl, version)
 

@@ -32,6 +32,7 @@ from .control import handle_control
 from .core import EmulatorState
 from .oauth import LoginHost
 from .rest import handle_rest, json_response
+from .soap import soap_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +87,6 @@ class _Handler(WSGIRequestHandler):
         logger.debug("%s %s %s", self.command, self.path.split("?")[0], code)
 
 
-def _soap_handler() -> Any:
-    """The SOAP endpoint, imported lazily so the emulator runs before soap.py exists."""
-    try:
-        from .soap import soap_endpoint  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return soap_endpoint
-
-
 class _App:
     """The WSGI application of one host."""
 
@@ -125,11 +117,8 @@ class _App:
         )
 
     def _soap(self, request: Request) -> Response:
-        endpoint = _soap_handler()
-        if endpoint is None:
-            return Response("SOAP endpoint not installed", status=501)
         version = request.path.split("/")[4]
-        return endpoint(self.state, request, version)
+        return soap_endpoint(self.state, request, version)
 
 
 class EmulatorServer:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .core import SalesforceError, phone_digits, record_url
 from .ids import is_valid_id, to_18
 from .schema import FieldDef, SObjectDef
+from .values import SalesforceError, phone_digits, record_url
 
 if TYPE_CHECKING:
     from .core import Org

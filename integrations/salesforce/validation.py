@@ -16,8 +16,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import (
+from integrations.salesforce.api.client import SalesforceClient
+from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceError,
     SalesforceRateLimited,
@@ -25,6 +25,7 @@ from integrations.salesforce.errors import (
     SalesforceTransientError,
 )
 from integrations.salesforce.models import RecordType, SalesforceConnection
+from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.selectors import salesforce_settings_of
 
 logger = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def connection_validate(*, connection: SalesforceConnection) -> ValidationResult
             ACTION_RECONNECT,
         )
     else:
-        client = SalesforceClient(connection)
+        client = salesforce_client(connection)
         try:
             ok, reason, action = _check(connection, client)
         except SalesforceReconnectRequired as exc:

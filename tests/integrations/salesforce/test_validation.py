@@ -7,28 +7,24 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.errors import SalesforceValidationError, error_from_code
-from integrations.salesforce.headers import SoapHeaders
+from integrations.salesforce.api.errors import SalesforceValidationError, error_from_code
+from integrations.salesforce.api.headers import SoapHeaders
 from integrations.salesforce.models import (
     ConnectionStatus,
     SalesforceConnection,
     SalesforceSettings,
     SyncStatus,
 )
+from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.validation import (
     ACTION_LIMIT,
     ACTION_RECONNECT,
     ACTION_WAIT,
     connection_validate,
 )
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     card_url,
     connect_through_emulator,
-    control,
-    emulator,
-    org,
-    sf_settings,
 )
 from tests.integrations.salesforce.sync_support import PERSON, enable, send
 
@@ -258,7 +254,7 @@ def test_a_create_without_the_permission_is_a_validation_error_not_an_auth_error
     deny_create(control, org, "Lead")
 
     with pytest.raises(SalesforceValidationError) as refused:
-        SalesforceClient(connected).create(
+        salesforce_client(connected).create(
             "Lead", {"LastName": "Lee", "Company": "Lee Bakery"}, headers=SoapHeaders()
         )
 

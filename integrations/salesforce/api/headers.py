@@ -68,6 +68,7 @@ _ASSIGNMENT_RULE_ID = re.compile(r"01Q[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
 _FORMAT_EXAMPLE = "EmailHeader,triggerUserEmail,true"
 _ASSIGNMENT_EXAMPLE = "AssignmentRuleHeader,useDefaultRule,true"
 _RULE_ID_EXAMPLE = "AssignmentRuleHeader,assignmentRuleId,01Q5e000000EXAMPLE"
+_CASE_TIP = "{} names are case-sensitive and must match Salesforce API exactly"
 
 
 class HeaderOptionError(ValueError):
@@ -80,10 +81,8 @@ class HeaderOptionError(ValueError):
     """
 
     def __init__(self, error: str, tips: list[str]) -> None:
-        self.error = error
-        self.tips = list(tips)
-        # Every problem of the option string, in order (just this one unless `collect` made it).
-        self.problems: list[HeaderOptionError] = [self]
+        self.error, self.tips = error, list(tips)
+        self.problems: list[HeaderOptionError] = [self]  # several only when `collect` made it
         super().__init__(self._text())
 
     def _text(self) -> str:
@@ -91,8 +90,8 @@ class HeaderOptionError(ValueError):
 
     @classmethod
     def collect(cls, problems: list[HeaderOptionError]) -> HeaderOptionError:
-        """One error for several problems: the first one's `error` and `tips`, all of them in
-        `problems`, and each one's seed text in ``str()``, in order."""
+        """One error for several problems (the first one's `error` and `tips`; all in order in
+        `problems` and in ``str()``)."""
         if len(problems) == 1:
             return problems[0]
         combined = cls(problems[0].error, problems[0].tips)
@@ -426,12 +425,10 @@ def _parse_boolean(text: str, header: str, prop: str) -> bool:
         return True
     if text == "false":
         return False
+    tips = ["Boolean values must be exactly 'true' or 'false' (lowercase)"]
     raise HeaderOptionError(
         f"Invalid boolean value '{text}' for {header}.{prop}",
-        [
-            "Boolean values must be exactly 'true' or 'false' (lowercase)",
-            f"Example: '{header},{prop},true'",
-        ],
+        [*tips, f"Example: '{header},{prop},true'"],
     )
 
 
@@ -439,19 +436,13 @@ def parse_header_options(text: str) -> SoapHeaders:
     """Parse a ``HeaderName,property,value;…`` option string into :class:`SoapHeaders`.
 
     Raises :class:`HeaderOptionError` with the seed's messages (see the module docstring for
-    the cases the seed leaves open). Every problem of the string is reported, left to right:
-    ``error.problems`` lists one :class:`HeaderOptionError` per problem (``error`` and ``tips``
-    are the first one's, and ``str(error)`` is each problem's seed text, one after the other).
-    An item with a problem is left out, so it causes no second error (the second of two
-    exclusive assignment properties, for example, is the one reported and dropped).
+    the cases the seed leaves open), reporting every problem, left to right, in ``problems``.
+    An item with a problem is left out, so it causes no second one (of two exclusive assignment
+    properties, the second is reported and dropped).
     """
-    # header name -> {attribute name: value}, in the order first named.
-    named: dict[str, dict[str, bool | str]] = {}
+    named: dict[str, dict[str, bool | str]] = {}  # header name -> {attribute name: value}
     problems: list[HeaderOptionError] = []
-    for raw_item in text.split(";"):
-        item = raw_item.strip()
-        if not item:
-            continue
+    for item in filter(None, (raw.strip() for raw in text.split(";"))):
         try:
             _parse_item(item, named)
         except HeaderOptionError as problem:
@@ -467,8 +458,7 @@ def parse_header_options(text: str) -> SoapHeaders:
 
 
 def _parse_item(item: str, named: dict[str, dict[str, bool | str]]) -> None:
-    """Add one ``HeaderName,property,value`` item to ``named``; raise HeaderOptionError (and
-    add nothing) when it breaks the contract."""
+    """Add one item to ``named``, or raise HeaderOptionError and add nothing."""
     parts = [part.strip() for part in item.split(",")]
     if len(parts) != 3 or not all(parts):
         raise HeaderOptionError(
@@ -480,30 +470,22 @@ def _parse_item(item: str, named: dict[str, dict[str, bool | str]]) -> None:
     if slot is None:
         raise HeaderOptionError(
             f"Unknown SOAP header: '{header_name}'",
-            [
-                f"Available headers: {', '.join(HEADER_NAMES)}",
-                "Header names are case-sensitive and must match Salesforce API exactly",
-            ],
+            [f"Available headers: {', '.join(HEADER_NAMES)}", _CASE_TIP.format("Header")],
         )
     header_cls = _SLOTS[slot]
     fields_by_prop = {f.metadata["sf_name"]: f for f in dataclasses.fields(header_cls)}  # type: ignore[arg-type]
     field = fields_by_prop.get(prop)
     if field is None:
+        properties = ", ".join(header_cls.property_names())
         raise HeaderOptionError(
             f"Unknown property '{prop}' for {header_name}",
-            [
-                f"{header_name} properties: {', '.join(header_cls.property_names())}",
-                "Property names are case-sensitive and must match Salesforce API exactly",
-            ],
+            [f"{header_name} properties: {properties}", _CASE_TIP.format("Property")],
         )
     values = dict(named.get(header_name, {}))
     if field.name in values:
         raise HeaderOptionError(
             f"Duplicate property {header_name}.{prop}",
-            [
-                "Specify each property once",
-                f"Example: '{header_name},{prop},{raw_value}'",
-            ],
+            ["Specify each property once", f"Example: '{header_name},{prop},{raw_value}'"],
         )
     if prop == "assignmentRuleId":
         values[field.name] = raw_value

@@ -165,7 +165,7 @@ PLAIN_ERRORS: dict[str, PlainError] = {
 
 _ASSIGNMENT_RULE_MISSING = PlainError(
     "Salesforce says the assignment rule chosen on this card does not exist.",
-    "Choose one of your org's active assignment rules on this card (or the default rule), "
+    "Choose one of your org's assignment rules on this card (or the default rule), "
     "save, then press Retry.",
 )
 

@@ -285,6 +285,7 @@ def test_advanced_is_closed_and_every_option_string_error_shows_at_once(
     assert page.url.endswith("#field-header_options")
     expect(field).to_be_in_viewport()
     shot(page, "card-option-string-errors")
+    shot(page, "card-option-string-errors-field", selector="#automation")
     assert not SalesforceSettings.objects.filter(source=business).exists()
 
 

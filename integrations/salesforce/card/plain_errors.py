@@ -71,9 +71,10 @@ PLAIN_ERRORS: dict[str, PlainError] = {
         "records like this one, then press Retry.",
     ),
     "FIELD_INTEGRITY_EXCEPTION": PlainError(
-        "Salesforce refused a value because it does not fit the field (for example a "
-        "picklist value or a reference of the wrong kind).",
-        "Check the Lead source and Status chosen on this card, then press Retry.",
+        "Salesforce refused a value that does not fit its field (for example a state or country "
+        "your org does not list).",
+        "Correct the value named below in the inquiry, or ask your Salesforce admin to allow it, "
+        "then press Retry.",
     ),
     "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": PlainError(
         "A value sent is not one of the choices of a restricted picklist in your org.",
@@ -149,6 +150,22 @@ PLAIN_ERRORS: dict[str, PlainError] = {
     "TIMEOUT": _BUSY,
     "CONNECTION_ERROR": _BUSY,
     "TIME_LIMIT": _BUSY,
+    "SALESFORCE_UNAVAILABLE": PlainError(
+        "Salesforce is not answering for your org right now.",
+        "Nothing to do: it is sent as soon as Salesforce answers again; nothing is lost.",
+    ),
+    "API_BUDGET": PlainError(
+        "Your org has used the share of today's Salesforce API calls set aside for Auto-Respond.",
+        "Nothing to do: it is sent when calls are available again.",
+    ),
+    "REDIS_UNAVAILABLE": PlainError(
+        "Our own service had a brief hiccup (not Salesforce, not you).",
+        "Nothing to do: it is tried again in a few seconds.",
+    ),
+    "DATABASE_UNAVAILABLE": PlainError(
+        "Our own service had a brief hiccup (not Salesforce, not you).",
+        "Nothing to do: it is tried again in a few seconds.",
+    ),
     "PERSON_BUSY": PlainError(
         "Another inquiry of the same person was being sent at that moment.",
         "Nothing to do: this one follows right after.",

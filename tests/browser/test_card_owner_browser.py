@@ -187,6 +187,8 @@ def test_the_owner_retries_a_failed_inquiry(browser_page: Page, live_server: Any
     failed.refresh_from_db()
     assert failed.status == SyncStatus.PENDING and failed.due_at is not None
     expect(page.locator(f"#inquiry-{failed.inquiry_id}")).to_contain_text("Waiting to be sent")
+    # The earlier attempt's error no longer explains the row.
+    expect(page.locator(f"#inquiry-{failed.inquiry_id}")).not_to_contain_text("does not exist")
     expect(page.locator(f"#inquiry-{failed.inquiry_id}").get_by_role("button")).to_have_count(0)
     shot(page, "card-retry-after")
     # The other business's inquiry is untouched.

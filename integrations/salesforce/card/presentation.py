@@ -21,7 +21,6 @@ from integrations.salesforce.models import (
     SalesforceConnection,
     SyncStatus,
 )
-from integrations.salesforce.sync.items import SUCCESS_STATUSES
 
 ROWS_SHOWN = 20
 
@@ -79,6 +78,10 @@ def automation_of(header_options: str) -> SoapHeaders:
 SHOW_ALL, SHOW_FAILED, SHOW_WAITING = "", "failed", "waiting"
 _SHOW_STATUSES = {SHOW_FAILED: FAILED_STATUSES, SHOW_WAITING: WAITING_STATUSES}
 
+
+# Statuses whose stored error explains them now (a Retry makes the row "Waiting to be sent",
+# and the error of the earlier attempt no longer applies).
+_ERROR_STATUSES = (*FAILED_STATUSES, SyncStatus.RETRYING, SyncStatus.WAITING_RECONNECT)
 
 _STATUS_NOTES = {
     SyncStatus.WAITING_CONTACT_INFO: "Sent once a phone number or email is collected (Create "
@@ -173,7 +176,7 @@ def inquiry_rows(
         ):
             url = record_url(connection.instance_url, sync.sobject, sync.record_id)
         plain = None
-        if sync is not None and sync.error_code and sync.status not in SUCCESS_STATUSES:
+        if sync is not None and sync.error_code and sync.status in _ERROR_STATUSES:
             plain = explain_error(
                 sync.error_code, sync.error_message, rule_id_chosen=rule_id_chosen
             )

@@ -7,7 +7,7 @@ messages next to its fields and saves nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -48,7 +48,9 @@ def _card_url(source: Source) -> str:
     return reverse("salesforce:card", args=[source.slug])
 
 
-def _rules_for(source: Source, current: SalesforceSettings) -> tuple[OrgAssignmentRules, Any]:
+def _rules_for(
+    source: Source, current: SalesforceSettings
+) -> tuple[OrgAssignmentRules, Callable[[], OrgAssignmentRules] | None]:
     """The org's assignment rules for the form (cached), and how to read them afresh. A source
     that inherits edits no rule, so Salesforce is not asked."""
     if source.parent_id and current.inherit_from_parent:

@@ -11,10 +11,13 @@ import environ
 from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"  # local state of embedded runs: SQLite file, broker folder, certificates
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Local state of embedded runs: SQLite file, broker folder, certificates, demo logins. VAR_DIR
+# moves it, so two `make run`s (or a test of the launcher) on one checkout do not share it.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -28,11 +31,17 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Only for its static files: with "ninja" installed, /api/v1/docs serves the Swagger UI
+    # assets django-ninja ships instead of loading them from a CDN, so the docs work offline.
+    "ninja",
     "autorespond",
     "integrations.salesforce",
 ]
 
 MIDDLEWARE = [
+    # First: it answers the API's oversized bodies before anything reads them, and turns any
+    # non-JSON error under /api/ (a 404 page, a DEBUG traceback) into the API's error shape.
+    "autorespond.middleware.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,12 +73,26 @@ TEMPLATES = [
 # SQLite is the embedded default so `make run` needs no server; production sets DATABASE_URL to
 # PostgreSQL. TEST_DATABASE_NAME lets parallel test runs on one server keep out of each other's way.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections: a new PostgreSQL connection per request costs more than the request's
+# own statements. Health checks make a connection that died while idle (a database restart) be
+# replaced at the start of the next request instead of failing it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the worker share the file: wait for a lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server's processes and the worker write one file. WAL lets readers go on while
+    # one writes; IMMEDIATE takes the write lock when a transaction begins, so a writer that
+    # must wait does so in the busy timeout (seconds) instead of failing with "database is
+    # locked" when a read-then-write transaction tries to upgrade its lock (Django's SQLite
+    # notes). synchronous=NORMAL is the durability WAL is designed for.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -96,7 +119,11 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 
 # Ingestion API: largest JSON body accepted (bytes); larger gets 413 with a field-level message.
+# The API reads bodies itself (at most this many bytes), so Django's own upload limit
+# (DATA_UPLOAD_MAX_MEMORY_SIZE) never decides for it.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+# Seconds a client is told to wait (Retry-After) when the database is unreachable at intake.
+API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
 
 # Field encryption (Fernet). The first key encrypts; every key decrypts, so keys can be rotated:
 # put the new key first, run `manage.py rotate_encryption_keys`, then drop the old key.
@@ -127,6 +154,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         # Keeps parallel test runs (and several deployments on one Redis) apart.
         "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
+        # A Redis that vanishes without closing its sockets (a host gone, a dropped flow) must
+        # not block a blocking read forever, such as the pending BRPOP the worker drains when
+        # it tears a lost connection down (celery/celery#9705). 30 s is far above BRPOP's own
+        # 1 s wait; keepalive lets the kernel notice a dead peer on idle sockets.
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
     }
 )
 CELERY_TASK_ACKS_LATE = True
@@ -139,6 +173,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker is waited for, however long it is away (Celery's default gives up after 100
+# attempts, about 45 minutes, and the worker exits); the sweeper re-sends what was due meanwhile.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Syncs running when the connection drops finish their Salesforce write and record it on their
+# InquirySync row; the row, not the message, is the truth, so a redelivered message finds the
+# work done. Cancelling them (Celery 6's default) would cut Salesforce calls off mid-flight.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE: dict = {
     "salesforce-sweep-due-syncs": {
         "task": "integrations.salesforce.tasks.sweep_due_syncs",

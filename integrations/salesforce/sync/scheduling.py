@@ -220,9 +220,12 @@ def drains_per_org() -> int:
 
 
 def _enqueue_for(inquiry_id: int, source_id: int, countdown: float | None = None) -> bool:
-    if batch_size() == 1:
-        return enqueue_sync(inquiry_id, countdown)
-    return enqueue_drain(source_id, countdown)
+    sent = enqueue_sync(inquiry_id, countdown) if batch_size() == 1 else enqueue_drain(source_id)
+    if not sent:
+        # Nothing went out: let the next sweep send it at once rather than after its grace.
+        with contextlib.suppress(Exception):
+            InquirySync.objects.filter(inquiry_id=inquiry_id).update(enqueued_at=None)
+    return sent
 
 
 def request_sync(*, inquiry: Inquiry) -> InquirySync:

@@ -12,6 +12,7 @@ from autorespond.models import Inquiry, Source
 from autorespond.selectors import inquiries_recent
 from integrations.salesforce.headers import HeaderOptionError, SoapHeaders, parse_header_options
 from integrations.salesforce.models import (
+    PERSON_RETRY_STATUSES,
     ConnectionStatus,
     InquirySync,
     SalesforceConnection,
@@ -147,13 +148,14 @@ class InquiryRow:
             SyncStatus.UPDATED: "good",
             SyncStatus.SKIPPED_EXISTING: "neutral",
             SyncStatus.FAILED: "bad",
+            SyncStatus.BLOCKED_DUPLICATE: "bad",
             SyncStatus.WAITING_RECONNECT: "warn",
             SyncStatus.RETRYING: "warn",
         }.get(SyncStatus(self.sync.status), "neutral")
 
     @property
     def can_retry(self) -> bool:
-        return self.sync is not None and self.sync.status == SyncStatus.FAILED
+        return self.sync is not None and self.sync.status in PERSON_RETRY_STATUSES
 
     @property
     def error_fields(self) -> str:

@@ -93,6 +93,7 @@ def _library_error(exc: LibrarySalesforceError) -> SalesforceError:
                 first.get("fields"),
                 status=status,
                 match_ids=_duplicate_ids(duplicate),
+                **_duplicate_rule_of(duplicate),
             )
         return error_from_code(code, message, first.get("fields"), status)
     text = content if isinstance(content, str) else ""
@@ -114,11 +115,28 @@ def _duplicate_ids(duplicate_result: Any) -> list[str]:
     return ids
 
 
+def _duplicate_rule_of(duplicate_result: Any) -> dict[str, Any]:
+    """The rule's API name and allowSave of a DuplicateResult, as keyword arguments of
+    SalesforceDuplicatesDetected."""
+    if not isinstance(duplicate_result, dict):
+        return {"duplicate_rule": "", "allow_save": False}
+    return {
+        "duplicate_rule": str(duplicate_result.get("duplicateRule") or ""),
+        "allow_save": duplicate_result.get("allowSave") in (True, "true"),
+    }
+
+
 def _save_error_from_json(error: dict[str, Any]) -> SaveError:
     code = str(error.get("statusCode") or error.get("errorCode") or "UNKNOWN")
-    match_ids = _duplicate_ids(error.get("duplicateResut") or error.get("duplicateResult"))
+    duplicate = error.get("duplicateResut") or error.get("duplicateResult")
+    rule = _duplicate_rule_of(duplicate)
     return SaveError(
-        code, str(error.get("message", "")), list(error.get("fields") or []), match_ids
+        code,
+        str(error.get("message", "")),
+        list(error.get("fields") or []),
+        _duplicate_ids(duplicate),
+        duplicate_rule=rule["duplicate_rule"],
+        duplicate_allow_save=rule["allow_save"],
     )
 
 
@@ -142,7 +160,12 @@ def error_from_save_result(result: SaveResult) -> SalesforceError:
     first = result.errors[0] if result.errors else SaveError("UNKNOWN", "Salesforce gave no reason")
     if first.status_code == "DUPLICATES_DETECTED":
         return SalesforceDuplicatesDetected(
-            first.status_code, first.message, first.fields, match_ids=first.duplicate_match_ids
+            first.status_code,
+            first.message,
+            first.fields,
+            match_ids=first.duplicate_match_ids,
+            duplicate_rule=first.duplicate_rule,
+            allow_save=first.duplicate_allow_save,
         )
     return error_from_code(first.status_code, first.message, first.fields, None)
 
@@ -444,10 +467,15 @@ class SalesforceClient:
             return SaveResult(record.id, True, [])
         except (SalesforceValidationError, SalesforceDuplicatesDetected) as exc:
             # A refused record is a per-record result, as it is for SOAP and Collections.
-            match_ids = getattr(exc, "match_ids", [])
-            return SaveResult(
-                None, False, [SaveError(exc.error_code, exc.message, exc.fields, match_ids)]
+            error = SaveError(
+                exc.error_code,
+                exc.message,
+                exc.fields,
+                getattr(exc, "match_ids", []),
+                duplicate_rule=getattr(exc, "duplicate_rule", ""),
+                duplicate_allow_save=getattr(exc, "allow_save", False),
             )
+            return SaveResult(None, False, [error])
 
     def _rest_collection(
         self, operation: str, records: Sequence[SObjectRecord], headers: SoapHeaders, assign: bool

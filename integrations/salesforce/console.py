@@ -35,6 +35,7 @@ from django.utils import timezone
 from autorespond.models import Source
 from integrations.salesforce import sync as sync_module
 from integrations.salesforce.models import (
+    PERSON_RETRY_STATUSES,
     ConnectionStatus,
     InquirySync,
     SalesforceConnection,
@@ -453,7 +454,7 @@ def validation_run_check(*, run_id: int, connection_id: int) -> ValidationRunRes
 
 def console_sync_retry(*, sync: InquirySync, actor: User) -> bool:
     """Send a failed sync again; False (and nothing done) when it is not failed."""
-    if sync.status != SyncStatus.FAILED:
+    if sync.status not in PERSON_RETRY_STATUSES:
         return False
     _retry(sync)
     staff_action_record(

@@ -80,7 +80,9 @@ class SalesforceValidationError(SalesforceError):
 
 class SalesforceDuplicatesDetected(SalesforceValidationError):
     """A duplicate rule blocked a save (DUPLICATES_DETECTED); `match_ids` are the records it
-    matched, so the caller can update one of them instead of failing."""
+    matched, `duplicate_rule` the rule's API name and `allow_save` whether the rule lets the
+    save through when the request carries the duplicate-rule header (an "Allow" rule, which the
+    API still blocks without that header; SALESFORCE.md "DUPLICATES_DETECTED")."""
 
     def __init__(
         self,
@@ -90,9 +92,13 @@ class SalesforceDuplicatesDetected(SalesforceValidationError):
         *,
         status: int | None = None,
         match_ids: list[str] | None = None,
+        duplicate_rule: str = "",
+        allow_save: bool = False,
     ) -> None:
         super().__init__(error_code, message, fields, status=status)
         self.match_ids = list(match_ids or [])
+        self.duplicate_rule = duplicate_rule
+        self.allow_save = allow_save
 
 
 # Upper-case codes are API exception/status codes; lower-case ones are OAuth token-endpoint

@@ -1,19 +1,36 @@
 """Finding the Salesforce record an inquiry belongs to: one record per person.
 
-Rules (issue 6), in order:
+**Identity: an email is a person's identity, and we never overwrite another person's.** These are
+the rules, in one place (README's "Matching" section says the same in plain words):
 
 1. An inquiry already linked to a record in this org always updates that record, whatever the
    record type setting says now: no look-up at all (this is `sync`'s job; `match_inquiries`
    simply passes linked requests through).
 2. Otherwise the person is looked up in Salesforce on email (case-insensitive) and on phone,
    among both Contacts and Leads.
-3. A converted Lead is never the match: the Contact it was converted into is (ConvertedContactId).
-4. Several records found → one deterministic choice, the first by:
+3. **Same person** (`is_same_person`): a record is the inquiry's person when its email is the
+   inquiry's email, or when its phone is the inquiry's phone and it has no email or the inquiry
+   has none. A record found **by phone alone whose email is another, non-empty one** belongs to
+   someone else who shares the line (a household, an office): it is not a match, and the
+   inquiry gets a record of its own.
+4. A converted Lead is never the match: the Contact it was converted into is (ConvertedContactId).
+5. Several records found → one deterministic choice, the first by:
    a. an email match before a phone match (an email address is personal; a phone number may be a
       shared office or household line);
    b. a Contact before a Lead, so a customer who is already a Contact never gets a new Lead;
    c. the most recently modified (LastModifiedDate), the record people are working on;
    d. the lowest Id, so the choice is stable when everything else is equal.
+6. **Duplicate rules.** When the org's duplicate rule refuses a create (DUPLICATES_DETECTED) and
+   names records, those records are read (`identify_named_records`, one Composite call) and
+   judged by rules 3-5. A named record that is the same person is the match (updated, or left
+   alone with *Create only for new leads*). Otherwise the rule matched someone else (same name and
+   company, say), and nothing is written to that record:
+   - a rule that allows saving (`allowSave: true`, an "Allow" rule with an alert) → the record is
+     created anyway with the duplicate-rule header (REST `Sforce-Duplicate-Rule-Header:
+     allowSave=true`, SOAP `DuplicateRuleHeader`);
+   - a rule that blocks → the sync stops with *Blocked by your Salesforce duplicate rule*, naming
+     the rule and the records; it is not retried by itself (the org's rule would block it again),
+     and a person can press Retry once the org's data or rule changed.
 
 How the look-up is done, and why:
 
@@ -204,20 +221,30 @@ def parse_salesforce_datetime(value: str) -> dt.datetime:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
+def is_same_person(request: MatchRequest, candidate: Candidate) -> tuple[bool, bool]:
+    """(by email, by phone): how `candidate` is `request`'s person by rule 3 of the module
+    docstring; (False, False) when it is not. A phone match whose record carries another
+    non-empty email is someone else sharing the line, so it is not a match."""
+    by_email = bool(request.email) and normalize_email(candidate.email) == request.email
+    by_phone = bool(request.phone) and any(
+        normalize_phone(p, region=request.region) == request.phone for p in candidate.phones
+    )
+    if by_phone and not by_email and request.email and normalize_email(candidate.email):
+        by_phone = False  # another person's email: never overwrite it
+    return by_email, by_phone
+
+
 def choose_match(request: MatchRequest, candidates: Iterable[Candidate]) -> MatchResult:
     """The record `request` belongs to among `candidates`, by the rules of the module docstring.
 
-    Candidates that match neither the email nor the phone (false positives of a shared query)
-    are ignored.
+    Candidates that are not the same person (`is_same_person`: false positives of a shared
+    query, or another person's record sharing the phone) are ignored.
     """
     # (email rank, type rank, -modified, id) -> Match; a converted Lead counts as its Contact.
     ranked: dict[tuple[str, str], tuple[tuple[Any, ...], Match]] = {}
     seen = 0
     for candidate in candidates:
-        by_email = bool(request.email) and normalize_email(candidate.email) == request.email
-        by_phone = bool(request.phone) and any(
-            normalize_phone(p, region=request.region) == request.phone for p in candidate.phones
-        )
+        by_email, by_phone = is_same_person(request, candidate)
         if not (by_email or by_phone):
             continue
         seen += 1
@@ -409,6 +436,48 @@ def lookup_candidates(
         if account_id:
             found.accounts[account_key(name)] = account_id
     return found
+
+
+def named_records_soql(sobject: str, record_ids: Sequence[str]) -> str:
+    """One SOQL query that reads the records a duplicate rule named (their emails and phones)."""
+    return format_soql(
+        f"SELECT {', '.join(QUERY_FIELDS[sobject])} FROM {sobject} WHERE Id IN {{}}",  # noqa: S608
+        sorted(record_ids),
+    )
+
+
+def identify_named_records(
+    *, client: SalesforceClient, request: MatchRequest, record_ids: Sequence[str]
+) -> MatchResult:
+    """Which of the Leads and Contacts a duplicate rule named (`record_ids`) is `request`'s
+    person, by the rules of the module docstring (rule 6): the records are read in ONE Composite
+    call (a query per record type) and judged like look-up candidates. `match` is None when none
+    of them is the same person; other ids (Accounts) are ignored."""
+    by_sobject: dict[str, list[str]] = {}
+    for record_id in record_ids:
+        sobject = sobject_of_id(record_id)
+        if sobject and record_id not in by_sobject.get(sobject, []):
+            by_sobject.setdefault(sobject, []).append(record_id)
+    if not by_sobject or not request.has_keys:
+        return MatchResult(request=request, match=None)
+    batch = sorted(by_sobject.items())
+    subrequests = [
+        client.query_subrequest(f"named{index}", named_records_soql(sobject, ids))
+        for index, (sobject, ids) in enumerate(batch)
+    ]
+    results = client.composite(subrequests)
+    if len(results) != len(subrequests):
+        raise SalesforceTransientError(
+            "INVALID_RESPONSE",
+            f"Composite answered {len(results)} results for {len(subrequests)} reads",
+        )
+    candidates: list[Candidate] = []
+    for item in results:
+        if int(item.get("httpStatusCode") or 0) >= 300:
+            _raise_subrequest_error(item)
+        records = (item.get("body") or {}).get("records") or []
+        candidates.extend(candidate_from_record(r) for r in records)
+    return choose_match(request, candidates)
 
 
 def match_inquiries(

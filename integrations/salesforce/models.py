@@ -132,6 +132,11 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+#: The statuses a person may Retry (the card, the support console): a failure, and a create the
+#: org's duplicate rule blocked (never retried by itself: the rule would block it again).
+PERSON_RETRY_STATUSES = (SyncStatus.FAILED, SyncStatus.BLOCKED_DUPLICATE)
+
+
 class InquirySync(models.Model):
     """The need to send one inquiry to Salesforce, and where it stands.
 

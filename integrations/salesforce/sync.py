@@ -82,7 +82,12 @@ from integrations.salesforce.errors import (
     SalesforceTransientError,
     SalesforceValidationError,
 )
-from integrations.salesforce.headers import HeaderOptionError, SoapHeaders, parse_header_options
+from integrations.salesforce.headers import (
+    DuplicateRuleHeader,
+    HeaderOptionError,
+    SoapHeaders,
+    parse_header_options,
+)
 from integrations.salesforce.locks import LockBusy, lock_ttl_seconds, person_lock
 from integrations.salesforce.mapping import (
     ACCOUNT,
@@ -100,6 +105,7 @@ from integrations.salesforce.matching import (
     MatchRequest,
     PersonKeys,
     account_key,
+    identify_named_records,
     lookup_people_and_accounts,
     parse_salesforce_datetime,
     person_keys,
@@ -329,6 +335,20 @@ class PlannedWrite:
     account_id: str = ""
     create_account: bool = False
     account_created: bool = False
+    # A create the org's duplicate rule flagged against another person's record, sent again
+    # with the duplicate-rule header because the rule allows saving (see `matching`, rule 6).
+    allow_duplicate: bool = False
+
+    @property
+    def write_headers(self) -> SoapHeaders:
+        """The source's headers, plus DuplicateRuleHeader allowSave=true for `allow_duplicate`."""
+        headers = self.item.headers
+        if not self.allow_duplicate:
+            return headers
+        rule = headers.duplicate_rule or DuplicateRuleHeader()
+        return dataclasses.replace(
+            headers, duplicate_rule=dataclasses.replace(rule, allow_save=True)
+        )
 
 
 @dataclass
@@ -434,6 +454,11 @@ def _claim_keys(org_id: str, item: SyncItem) -> Match | None:
             made, record_id = _claim(org_id, key, ours=ours, who="person")
             if made:
                 created.append(key)
+            elif record_id and key.startswith("phone:") and item.keys.email:
+                # A line someone else created a record under: with an email of our own, only
+                # the email says whose record it is (`matching`, rule 3), and the email's claim
+                # (sorted first) was ours. Not our record; the create goes on.
+                continue
             elif sobject := sobject_of_id(record_id):
                 _release_claims(org_id, created)
                 return Match(sobject, record_id, "claimed")
@@ -593,7 +618,7 @@ def _group(plans: Sequence[PlannedWrite]) -> dict[tuple[str, str], list[PlannedW
     """Plans that can share one write call: same record type and same headers."""
     groups: dict[tuple[str, str], list[PlannedWrite]] = {}
     for plan in plans:
-        key = (plan.sobject, plan.item.headers.to_option_string())
+        key = (plan.sobject, plan.write_headers.to_option_string())
         groups.setdefault(key, []).append(plan)
     return groups
 
@@ -618,7 +643,7 @@ def _write_group(
         )
         for p, m in zip(plans, mapped, strict=True)
     ]
-    headers = plans[0].item.headers
+    headers = plans[0].write_headers
     try:
         if operation == "create":
             results = client.create_many(records, headers=headers)
@@ -670,10 +695,11 @@ def _create_with_account(
     account = account_fields(company=item.inquiry.company)
     merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
     name = account.values["Name"]
-    account_headers = dataclasses.replace(item.headers, assignment_rule=None, email=None)
+    headers = plan.write_headers
+    account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
     org_id = client.connection.org_id
     try:
-        if not item.headers.needs_soap:
+        if not headers.needs_soap:
             subrequests = [
                 client.create_subrequest(
                     "refAccount", ACCOUNT, account.values, headers=account_headers
@@ -682,7 +708,7 @@ def _create_with_account(
                     "refContact",
                     CONTACT,
                     {**mapped.values, "AccountId": "@{refAccount.id}"},
-                    headers=item.headers,
+                    headers=headers,
                 ),
             ]
             items = client.composite(subrequests, all_or_none=True)
@@ -717,7 +743,7 @@ def _create_with_account(
             _remember_account(org_id, item.account_key, existing)
         (contact_result,) = client.create_many(
             [SObjectRecord(CONTACT, {**mapped.values, "AccountId": plan.account_id})],
-            headers=item.headers,
+            headers=headers,
         )
     except SalesforceError as exc:
         return plan, None, exc, merged
@@ -733,6 +759,63 @@ def _account_named_by(error: SalesforceError) -> str | None:
             if record_id.startswith(ACCOUNT_ID_PREFIX):
                 return record_id
     return None
+
+
+def _resolve_duplicate(
+    client: SalesforceClient, plan: PlannedWrite, error: SalesforceDuplicatesDetected
+) -> Match | PlannedWrite | str | None:
+    """What to do when the org's duplicate rule refused our create (`matching`, rule 6): the
+    Match when a named Lead or Contact is the inquiry's person; the plan again with the
+    allow-save header when the rule allows saving; "blocked" when it blocks; None when the rule
+    named no Lead or Contact (the error then stands). Costs one call (reading the named
+    records) when it named any. Raises SalesforceError when that read fails."""
+    named = [i for i in error.match_ids if sobject_of_id(i)]
+    if not named:
+        return None
+    item = plan.item
+    request = MatchRequest(
+        key=id(item), email=item.keys.email, phone=item.keys.phone, region=item.region
+    )
+    same = identify_named_records(client=client, request=request, record_ids=named).match
+    if same is not None:
+        return dataclasses.replace(same, reason="duplicate_rule")
+    if error.allow_save:
+        return dataclasses.replace(plan, allow_duplicate=True)
+    return "blocked"
+
+
+def _duplicate_detail(error: SalesforceDuplicatesDetected, *, saved_anyway: bool) -> dict[str, Any]:
+    """What the rule said, for the attempt's detail and the card: the rule's API name, the
+    records it named (ids only: never another person's data) and whether we saved anyway."""
+    return {
+        "rule": error.duplicate_rule,
+        "records": [i for i in error.match_ids if sobject_of_id(i)],
+        "saved_anyway": saved_anyway,
+    }
+
+
+def _blocked_error(error: SalesforceDuplicatesDetected) -> SalesforceDuplicatesDetected:
+    """The error stored with BLOCKED_DUPLICATE: Salesforce's code, and in plain words which rule
+    blocked us, which record it named and why we did not write to it."""
+    named = [i for i in error.match_ids if sobject_of_id(i)]
+    records = ", ".join(f"{sobject_of_id(i)} {i}" for i in named)
+    rule = error.duplicate_rule or "a duplicate rule"
+    message = (
+        f"Salesforce's duplicate rule {rule} blocks this new record because it looks like "
+        f"{records}. That record has another email address (or neither the email nor the phone "
+        "of this inquiry), so it is another person and was left unchanged. Nothing was written; "
+        "press Retry once the rule or the record has changed. "
+        f"Salesforce said: {error.message}"
+    )
+    return SalesforceDuplicatesDetected(
+        error.error_code,
+        message,
+        list(error.fields),
+        status=error.status,
+        match_ids=list(error.match_ids),
+        duplicate_rule=error.duplicate_rule,
+        allow_save=error.allow_save,
+    )
 
 
 def _halted(result: Any) -> bool:
@@ -800,11 +883,42 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 detail=detail,
             )
             continue
-        if isinstance(error, SalesforceDuplicatesDetected):
-            # A duplicate rule named an existing record: it is the match.
-            named = [i for i in error.match_ids if sobject_of_id(i)]
-            if named:
-                match = Match(sobject_of_id(named[0]) or "", named[0], "duplicate_rule")
+        status = ""
+        if isinstance(error, SalesforceDuplicatesDetected) and not plan.allow_duplicate:
+            # A duplicate rule named existing records: the match only when one of them is the
+            # same person (`matching`, rule 6); else create anyway or stop, as the rule says.
+            try:
+                resolution = _resolve_duplicate(client, plan, error)
+            except SalesforceError as exc:
+                resolution, error = None, exc
+            if isinstance(resolution, PlannedWrite):
+                # An "Allow" rule flagged someone else: create with the allow-save header.
+                flagged = error
+                retry, record_id, error, mapped = (
+                    _create_with_account(client, resolution)
+                    if resolution.create_account
+                    else _write_group(client, "create", [resolution])[0]
+                )
+                detail["truncated"] = mapped.truncation_detail()
+                detail["duplicate"] = _duplicate_detail(flagged, saved_anyway=True)
+                if retry.account_id:
+                    detail["account"] = {"id": retry.account_id, "created": retry.account_created}
+                if error is None and record_id:
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.CREATED,
+                        plan.sobject,
+                        record_id,
+                        LINK_CREATED,
+                        detail=detail,
+                    )
+                    continue
+            elif resolution == "blocked":
+                status = SyncStatus.BLOCKED_DUPLICATE
+                detail["duplicate"] = _duplicate_detail(error, saved_anyway=False)
+                error = _blocked_error(error)
+            elif isinstance(resolution, Match):
+                match = resolution
                 link = LINK_SKIPPED if plan.item.settings.only_new_leads else LINK_MATCHED
                 action = "skip" if plan.item.settings.only_new_leads else "update"
                 resolved = PlannedWrite(
@@ -823,7 +937,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 else:
                     follow_up.append(resolved)
                 continue
-        outcomes[index] = WriteOutcome(plan.item, "", plan.sobject, error=error, detail=detail)
+        outcomes[index] = WriteOutcome(plan.item, status, plan.sobject, error=error, detail=detail)
         if not isinstance(error, SalesforceTransientError):
             # Refused before anything was written (validation, auth, rate limit): no record
             # can exist (over SOAP a new Account may, but its claim points at it and stays), so
@@ -1056,7 +1170,7 @@ def _classify(result: AttemptResult, attempt_number: int) -> None:
             result.status = SyncStatus.RETRYING
             if result.retry_in is None:
                 result.retry_in = retry_delay(attempt_number)
-    elif result.status != SyncStatus.RETRYING:
+    elif result.status not in (SyncStatus.RETRYING, SyncStatus.BLOCKED_DUPLICATE):
         result.status = SyncStatus.FAILED
 
 
@@ -1108,6 +1222,15 @@ def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
     return result
 
 
+def _keep(detail: dict[str, Any], attempt_detail: dict[str, Any], key: str) -> None:
+    """Carry `key` of the attempt's detail onto the row's (the card reads the row), or drop the
+    row's stale value when the attempt has none."""
+    if attempt_detail.get(key):
+        detail[key] = attempt_detail[key]
+    else:
+        detail.pop(key, None)
+
+
 def _finish(
     sync: InquirySync,
     version: int,
@@ -1141,6 +1264,7 @@ def _finish(
             detail["link"] = result.link
             detail.pop("pending_create", None)
             detail["truncated"] = attempt_detail.get("truncated", [])
+            _keep(detail, attempt_detail, "duplicate")
         elif result.status == SyncStatus.RETRYING:
             row.attempt_count = attempt_number
             if result.unlink:
@@ -1149,6 +1273,8 @@ def _finish(
             next_in = result.retry_in if result.retry_in is not None else 0
         else:
             row.attempt_count = attempt_number if result.status == SyncStatus.FAILED else 0
+            if result.status == SyncStatus.BLOCKED_DUPLICATE:
+                _keep(detail, attempt_detail, "duplicate")
         again = row.requested_version > version
         if next_in is None and again:
             next_in = 0

@@ -23,7 +23,7 @@ from integrations.salesforce.forms import (
     RECORD_TYPE_HELP,
     SalesforceSettingsForm,
 )
-from integrations.salesforce.models import InquirySync, SyncStatus
+from integrations.salesforce.models import PERSON_RETRY_STATUSES, InquirySync
 from integrations.salesforce.selectors import (
     effective_salesforce_settings,
     salesforce_settings_of,
@@ -105,7 +105,7 @@ def retry(request: HttpRequest, slug: str, inquiry_pk: int) -> HttpResponse:
         inquiry__pk=inquiry_pk,
         inquiry__source=source,
     )
-    if sync.status != SyncStatus.FAILED:
+    if sync.status not in PERSON_RETRY_STATUSES:
         messages.info(request, "Only a failed inquiry can be retried; this one is not failed.")
         return redirect("salesforce:card", slug=source.slug)
     sync_retry(sync=sync)

@@ -25,6 +25,9 @@ from pydantic import ConfigDict, Field, field_validator
 from autorespond.hooks import inquiry_sync_status
 from autorespond.models import SLUG_VALIDATOR, Inquiry, Source
 from autorespond.services import api_key_authenticate, inquiry_upsert, source_upsert
+from autorespond.validators import EMAIL_REFUSED, country_code, salesforce_email_refusal
+
+UNKNOWN_COUNTRY = "Unknown country: give an ISO 3166 code (like US) or its English name."
 
 
 class GuardedJsonParser(Parser):
@@ -134,6 +137,16 @@ class InquiryIn(Schema):
     state: str | None = _optional_text(100)
     postal_code: str | None = _optional_text(20)
     job_description: str | None = _optional_text(32000)
+    country: str | None = Field(
+        default=None, max_length=100, description="A country name or ISO 3166 code (optional)."
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value and value.strip() and country_code(value) is None:
+            raise ValueError(UNKNOWN_COUNTRY)
+        return value.strip() if value else value
 
     @field_validator("email")
     @classmethod
@@ -144,6 +157,9 @@ class InquiryIn(Schema):
                 validate_email(value)
             except DjangoValidationError:
                 raise ValueError("Enter a valid email address.") from None
+            refusal = salesforce_email_refusal(value)
+            if refusal:
+                raise ValueError(EMAIL_REFUSED.format(reason=refusal))
         return value
 
 
@@ -176,6 +192,7 @@ class InquiryOut(Schema):
     city: str
     state: str
     postal_code: str
+    country: str
     job_description: str
     created_at: datetime
     updated_at: datetime

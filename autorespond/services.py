@@ -28,6 +28,7 @@ INQUIRY_FIELDS = (
     "state",
     "postal_code",
     "job_description",
+    "country",
 )
 
 

@@ -65,7 +65,11 @@ class EmulatorControl:
         ``users``: [{"username", "first_name", "last_name", "email", "active", "cannot_create"}].
 
         ``settings``: daily_api_limit, daily_email_limit, refresh_token_rotation, auto_approve,
-        session_timeout_seconds, default_lead_status.
+        session_timeout_seconds, default_lead_status, and the real-org switches
+        (docs/salesforce-facts.md): state_country_picklists (bool), default_country (ISO code or
+        None), picklist_values ({"Lead.LeadSource": [...]}), restricted_picklists
+        (["Lead.LeadSource"]), email_address_internationalization (bool),
+        count_utf16_code_units (bool).
         """
         spec: dict[str, Any] = {"name": name, "kind": kind, **settings}
         for key, value in (
@@ -82,6 +86,7 @@ class EmulatorControl:
         return self._call("GET", f"/orgs/{org_id}")
 
     def set_org_settings(self, org_id: str, **settings: Any) -> dict[str, Any]:
+        """Change org settings (the same names as ``create_org``); returns them all."""
         return self._call("PATCH", f"/orgs/{org_id}/settings", settings)
 
     def add_connected_app(self, **app: Any) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import schema
-from .core import SalesforceError, phone_digits, record_url
+from .core import SalesforceError, record_url
 from .ids import is_valid_id, to_18
+from .matching import phone_digits
 from .schema import FieldDef, SObjectDef
 
 if TYPE_CHECKING:

@@ -306,6 +306,38 @@ class SalesforceClient:
     def describe(self, sobject: str) -> dict[str, Any]:
         return self._rest(lambda sf: getattr(sf, sobject).describe())
 
+    def describe_many(self, sobjects: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The describe of each of `sobjects` (up to 25) in ONE Composite call: Composite carries
+        every sObject resource, describe included (SF REST guide "Composite"). Raises the typed
+        error of the first describe Salesforce refused."""
+        subrequests = [
+            {
+                "method": "GET",
+                "url": self.data_path(f"sobjects/{sobject}/describe"),
+                "referenceId": f"describe{sobject}",
+            }
+            for sobject in sobjects
+        ]
+        results = self.composite(subrequests)
+        described: dict[str, dict[str, Any]] = {}
+        for sobject, item in zip(sobjects, results, strict=False):
+            status = int(item.get("httpStatusCode") or 0)
+            body = item.get("body")
+            if status >= 300 or not isinstance(body, dict):
+                first = body[0] if isinstance(body, list) and body else {}
+                raise error_from_code(
+                    str(first.get("errorCode") or f"HTTP_{status}"),
+                    str(first.get("message") or f"The describe of {sobject} failed."),
+                    first.get("fields"),
+                    status or None,
+                )
+            described[sobject] = body
+        if len(described) != len(sobjects):
+            raise error_from_code(
+                "INVALID_RESPONSE", "Composite answered fewer describes than asked", None, 502
+            )
+        return described
+
     def query(self, soql: str) -> list[dict[str, Any]]:
         """Records of one SOQL query page (callers LIMIT their queries)."""
         return self._rest(lambda sf: sf.query(soql))["records"]

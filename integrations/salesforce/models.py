@@ -217,6 +217,24 @@ class SalesforcePerson(models.Model):
         return f"{self.match_key} → {self.sobject} {self.record_id} @ {self.org_id}"
 
 
+class SalesforceOrgSchema(models.Model):
+    """What the describe of Lead, Contact and Account said about a connection's org (fields,
+    lengths, picklists, State/Country picklists), as `org_schema.OrgSchema` stores it: read once
+    per connection, again on Validate Connection and after Salesforce refused a field as unknown
+    or a picklist value (`stale`)."""
+
+    connection = models.OneToOneField(
+        SalesforceConnection, on_delete=models.CASCADE, related_name="org_schema"
+    )
+    org_id = models.CharField(max_length=18)
+    data = models.JSONField(default=dict)
+    fetched_at = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"schema of {self.org_id} fetched {self.fetched_at:%Y-%m-%d %H:%M}"
+
+
 class ValidationRun(models.Model):
     """One "Validate all": every connection that existed when it started, checked one by one.
 

@@ -94,6 +94,7 @@ from integrations.salesforce.mapping import (
     CONTACT,
     LEAD,
     PLACEHOLDER,
+    LeftOut,
     SalesforceFields,
     account_fields,
     account_name,
@@ -119,6 +120,7 @@ from integrations.salesforce.models import (
     SyncAttempt,
     SyncStatus,
 )
+from integrations.salesforce.org_schema import OrgSchema, org_schema_for
 from integrations.salesforce.selectors import effective_salesforce_settings
 
 if TYPE_CHECKING:
@@ -307,6 +309,10 @@ class SyncItem:
     # inquiries without a company).
     account_name: str = ""
     account_key: str = ""
+    # The org's schema (describe), read once per connection (`org_schema`).
+    schema: OrgSchema | None = None
+    # Fields Salesforce refused on an earlier write of this attempt, written again without.
+    refused: dict[str, LeftOut] = field(default_factory=dict)
 
     def fields_for(self, sobject: str, *, for_update: bool) -> SalesforceFields:
         return salesforce_fields(
@@ -317,6 +323,10 @@ class SyncItem:
             phone_region=self.region,
             send_job_description=self.settings.send_job_description,
             include_source_name=self.settings.include_source_name,
+            schema=self.schema,
+            lead_source=self.settings.lead_source,
+            lead_status=self.settings.lead_status,
+            refused=self.refused,
         )
 
 
@@ -692,7 +702,7 @@ def _create_with_account(
 
     item = plan.item
     mapped = item.fields_for(CONTACT, for_update=False)
-    account = account_fields(company=item.inquiry.company)
+    account = account_fields(company=item.inquiry.company, schema=item.schema)
     merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
     name = account.values["Name"]
     headers = plan.write_headers
@@ -870,6 +880,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             "action": "create",
             "api": _api_of(plan.item.headers),
             "truncated": mapped.truncation_detail(),
+            "left_out": mapped.left_out_detail(),
         }
         if plan.account_id:
             detail["account"] = {"id": plan.account_id, "created": plan.account_created}
@@ -900,6 +911,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                     else _write_group(client, "create", [resolution])[0]
                 )
                 detail["truncated"] = mapped.truncation_detail()
+                detail["left_out"] = mapped.left_out_detail()
                 detail["duplicate"] = _duplicate_detail(flagged, saved_anyway=True)
                 if retry.account_id:
                     detail["account"] = {"id": retry.account_id, "created": retry.account_created}
@@ -958,6 +970,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                     "action": "update",
                     "api": _api_of(plan.item.headers),
                     "truncated": mapped.truncation_detail(),
+                    "left_out": mapped.left_out_detail(),
                     "match": plan.match.as_detail() if plan.match else {},
                 }
                 if error is None:
@@ -1095,6 +1108,7 @@ def _attempt(sync: InquirySync) -> AttemptResult:
             # A Contact of a company also locks the company, so two new people of one new
             # company never both create its Account.
             lock_keys = [*item.keys.keys, *([item.account_key] if item.account_key else [])]
+        item.schema = org_schema_for(client=client)
         with person_lock(org_id=org_id, keys=lock_keys, wait=min(30.0, lock_ttl_seconds() / 2)):
             plans = plan_writes(client=client, org_id=org_id, items=[item])
             (outcome,) = write_plan(client=client, plans=plans)
@@ -1265,6 +1279,7 @@ def _finish(
             detail.pop("pending_create", None)
             detail["truncated"] = attempt_detail.get("truncated", [])
             _keep(detail, attempt_detail, "duplicate")
+            _keep(detail, attempt_detail, "left_out")
         elif result.status == SyncStatus.RETRYING:
             row.attempt_count = attempt_number
             if result.unlink:

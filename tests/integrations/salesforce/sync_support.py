@@ -16,11 +16,13 @@ from django.utils import timezone
 
 from autorespond.models import Inquiry, Source
 from autorespond.services import inquiry_upsert
+from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.models import (
     InquirySync,
     SalesforceConnection,
     SalesforceSettings,
 )
+from integrations.salesforce.org_schema import org_schema_refresh
 from integrations.salesforce.sync import AttemptResult, sync_inquiry_run
 from salesforce_emulator import EmulatorControl, EmulatorServer
 from tests.salesforce_emulator.conftest import connect
@@ -62,7 +64,7 @@ def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) 
     """Connect `source` to `org` through the emulator's OAuth flow (auto-approved)."""
     token = connect(server, org)
     _, org_id, user_id = token["id"].rsplit("/", 2)
-    return SalesforceConnection.objects.create(
+    connection = SalesforceConnection.objects.create(
         source=source,
         login_url=server.login_url,
         instance_url=token["instance_url"],
@@ -72,6 +74,10 @@ def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) 
         access_token=token["access_token"],
         refresh_token=token.get("refresh_token", ""),
     )
+    # The org's schema, as Validate Connection (or the first sync) reads it: syncs then cost
+    # only their own calls.
+    org_schema_refresh(client=SalesforceClient(connection))
+    return connection
 
 
 @pytest.fixture

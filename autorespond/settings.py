@@ -112,7 +112,7 @@ if CELERY_BROKER_URL.startswith("filesystem") or DATABASES["default"]["NAME"].st
     str(VAR_DIR)
 ):
     (VAR_DIR / "broker").mkdir(parents=True, exist_ok=True)
-# The longest retry delay of a sync (see integrations.salesforce.sync) must stay below the
+# The longest retry delay of a sync (see integrations.salesforce.sync.runner) must stay below the
 # visibility timeout, or Redis would redeliver a task that is only waiting for its countdown.
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
 CELERY_BROKER_TRANSPORT_OPTIONS = (

@@ -203,7 +203,7 @@ def run_service(
         SyncAttempt,
         SyncStatus,
     )
-    from integrations.salesforce.sync import syncs_sweep
+    from integrations.salesforce.sync.scheduling import syncs_sweep
 
     org, token = connect_org(server, control, "Service Org")
     source = Source.objects.create(slug="bench", name="Benchmark Plumbing")

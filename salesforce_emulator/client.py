@@ -153,9 +153,11 @@ class EmulatorControl:
         match_fields: list[str] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        """match_fields from {"Email", "Phone"}, and "Name" (the company) for Account; options:
-        allow_save, compare_sobjects, on_create, on_edit, active, name, match_rule,
-        error_message."""
+        """match_fields (alternatives, any one matching is enough) from {"Email", "Phone"}, "Name"
+        (the company) for Account, and "NameAndCompany" (first name, last name and company, as the
+        standard Lead/Contact matching rules; see matching.py) for Lead and Contact. Options:
+        allow_save (True = Allow with alert, False = Block), compare_sobjects, on_create,
+        on_edit, active, name, match_rule, error_message."""
         body = {"match_fields": match_fields or ["Email"], **options}
         return self._call("PUT", f"/orgs/{org_id}/duplicate-rules/{sobject}", body)
 

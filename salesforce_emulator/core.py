@@ -24,10 +24,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import addresses, matching, picklists, schema, strings
-from .errors import DuplicatesDetected, SalesforceError
+from .errors import DuplicatesDetected
 from .ids import KEY_PREFIXES, is_valid_id, new_id, to_18
 from .picklists import SchemaConfig
 from .schema import FieldDef, SObjectDef
+from .soql import run_query, run_search
+from .values import SalesforceError, record_url
 
 DEFAULT_API_VERSION = "59.0"
 # The DailyApiRequests sample in SALESFORCE.md shows 15000 (a Developer Edition value).
@@ -97,8 +99,8 @@ LOGGED_HEADERS = (
 
 # --------------------------------------------------------------------------- errors
 
-# SalesforceError and DuplicatesDetected live in errors.py (rule modules raise them too); the
-# transports import them from here.
+# SalesforceError lives in values.py and DuplicatesDetected in errors.py (rule modules raise
+# them too); the transports import them from here.
 
 
 class DropConnection(ConnectionError):
@@ -332,10 +334,6 @@ def render_merge_fields(text: str, sobject: str, record: Mapping[str, Any]) -> s
     return _MERGE_FIELD_RE.sub(repl, text)
 
 
-def record_url(sobject: str, record_id: str, version: str) -> str:
-    return f"/services/data/v{version}/sobjects/{sobject}/{record_id}"
-
-
 def with_attributes(
     sobject: str,
     record: Mapping[str, Any],
@@ -433,6 +431,7 @@ class Org:
         self.picklist_values: dict[str, list[str]] = {}
         self.restricted_picklists: list[str] = []
         self.email_address_internationalization = False
+        self.email_stored_lowercase = strings.EMAIL_STORED_LOWERCASE
         self.count_utf16_code_units = strings.COUNT_UTF16_CODE_UNITS
         self.users: dict[str, User] = {}
         self.queues: dict[str, Queue] = {}
@@ -721,15 +720,11 @@ class Org:
 
     def query(self, soql: str, version: str = DEFAULT_API_VERSION) -> dict[str, Any]:
         """Run a SOQL query; returns the REST body with every record (no paging)."""
-        from .soql import run_query
-
         with self.lock:
             return run_query(self, soql, version)
 
     def search(self, sosl: str, version: str = DEFAULT_API_VERSION) -> list[dict[str, Any]]:
         """Run a SOSL search; returns the found records with attributes."""
-        from .soql import run_search
-
         with self.lock:
             return run_search(self, sosl, version)
 
@@ -1017,6 +1012,8 @@ class Org:
             raise SalesforceError(
                 400, "INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name]
             )
+        if f.type == "email" and self.email_stored_lowercase:
+            value = value.lower()
         return value
 
     def _type_error(self, f: FieldDef, raw: Any) -> SalesforceError:
@@ -1369,6 +1366,7 @@ class Org:
             "picklist_values": dict(self.picklist_values),
             "restricted_picklists": list(self.restricted_picklists),
             "email_address_internationalization": self.email_address_internationalization,
+            "email_stored_lowercase": self.email_stored_lowercase,
             "count_utf16_code_units": self.count_utf16_code_units,
         }
 

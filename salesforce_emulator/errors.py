@@ -1,5 +1,7 @@
 """Salesforce API errors as the emulator raises them (shared by the core and its rule modules).
 
+``SalesforceError`` itself is in values.py (soql needs it without core); it is re-exported here.
+
 REST renders them as error-array items, SOAP as faults or per-record errors.
 """
 
@@ -7,26 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .values import SalesforceError
 
-class SalesforceError(Exception):
-    """One API error as Salesforce reports it (REST error-array item / SOAP fault or error)."""
-
-    def __init__(
-        self,
-        status_code: int,
-        error_code: str,
-        message: str,
-        fields: list[str] | None = None,
-    ) -> None:
-        super().__init__(f"{error_code}: {message}")
-        self.status_code = status_code
-        self.error_code = error_code
-        self.message = message
-        self.fields = list(fields or [])
-
-    def as_rest(self) -> dict[str, Any]:
-        """The REST error-array item."""
-        return {"message": self.message, "errorCode": self.error_code, "fields": self.fields}
+__all__ = ["DuplicatesDetected", "SalesforceError"]
 
 
 class DuplicatesDetected(SalesforceError):

@@ -26,6 +26,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .values import phone_digits
+
 MATCH_FIELDS = ("Email", "Phone", "Name", "NameAndCompany")
 
 # Salesforce Help, "Matching Methods Used with Matching Rules": the Fuzzy: Company Name method
@@ -58,18 +60,6 @@ def company_name_key(value: str | None) -> str:
     """A company name as the Account matching rule compares it: "ACME, Inc." ~ "Acme"."""
     words = re.findall(r"[^\W_]+", (value or "").casefold())
     return " ".join(word for word in words if word not in COMPANY_NAME_IGNORED_WORDS)
-
-
-def phone_digits(value: str | None) -> str:
-    """Digits of a phone number with a leading North American country code 1 dropped.
-
-    SALESFORCE.md section 2: how Salesforce normalises phone search is UNCONFIRMED; comparing
-    digits-only forms is the suggested behaviour, so 4155551212 matches +1 (415) 555-1212.
-    """
-    digits = re.sub(r"\D", "", value or "")
-    if len(digits) == 11 and digits.startswith("1"):
-        digits = digits[1:]
-    return digits
 
 
 def first_names_match(mine: str | None, theirs: str | None) -> bool:

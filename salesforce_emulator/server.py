@@ -2,7 +2,8 @@
 
 - the production login host (plain http): OAuth endpoints and identity URLs of production orgs;
 - the sandbox login host (plain http): the same for sandbox orgs;
-- the instance host (https): REST and SOAP.
+- the instance host (https): REST and SOAP, and Lightning record pages
+  (``/lightning/r/<SObject>/<Id>/view``, lightning.py).
 
 simple-salesforce always calls https:// on the instance host (SALESFORCE.md section 5), so the
 instance host serves TLS with a certificate for 127.0.0.1 and localhost issued by a local CA
@@ -30,8 +31,10 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .control import handle_control
 from .core import EmulatorState
+from .lightning import handle_lightning
 from .oauth import LoginHost
 from .rest import handle_rest, json_response
+from .soap import soap_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +89,6 @@ class _Handler(WSGIRequestHandler):
         logger.debug("%s %s %s", self.command, self.path.split("?")[0], code)
 
 
-def _soap_handler() -> Any:
-    """The SOAP endpoint, imported lazily so the emulator runs before soap.py exists."""
-    try:
-        from .soap import soap_endpoint  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return soap_endpoint
-
-
 class _App:
     """The WSGI application of one host."""
 
@@ -118,6 +112,10 @@ class _App:
                 return response
         elif path.startswith("/services/data"):
             return handle_rest(self.state, request)
+        elif path.startswith("/lightning/") and request.method == "GET":
+            page = handle_lightning(self.state, request)
+            if page is not None:
+                return page
         elif path.startswith("/services/Soap/u/") and request.method == "POST":
             return self._soap(request)
         return json_response(
@@ -125,11 +123,8 @@ class _App:
         )
 
     def _soap(self, request: Request) -> Response:
-        endpoint = _soap_handler()
-        if endpoint is None:
-            return Response("SOAP endpoint not installed", status=501)
         version = request.path.split("/")[4]
-        return endpoint(self.state, request, version)
+        return soap_endpoint(self.state, request, version)
 
 
 class EmulatorServer:

@@ -21,6 +21,13 @@ from django.db import connection
 from django.test import Client
 
 from autorespond.services import api_key_create
+from tests.emulator_support import (  # noqa: F401  (fixtures, registered for every test)
+    control,
+    emulator,
+    org,
+    sf_emulator_server,
+    sf_settings,
+)
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ class SalesforceConfig(AppConfig):
         # Imported when the app registry is ready: models must be loaded before these modules.
         from autorespond import hooks
         from integrations.salesforce import checks  # noqa: F401  (registers system checks)
-        from integrations.salesforce.sync import inquiry_sync_status, on_inquiry_changed
+        from integrations.salesforce.sync.scheduling import inquiry_sync_status, on_inquiry_changed
 
         # ready() may run more than once (Django's docs say so): register each callable once.
         if on_inquiry_changed not in hooks.inquiry_changed_handlers:

@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, register
 
-from integrations.salesforce.oauth import is_loopback_host
+from integrations.salesforce.oauth.hosts import is_loopback_host
 
 
 @register()

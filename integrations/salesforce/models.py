@@ -36,7 +36,7 @@ class SalesforceSettings(models.Model):
     only_new_leads = models.BooleanField("Create only for new leads", default=False)
     include_source_name = models.BooleanField("Include source name", default=False)
     # The SOAP header options, in the canonical `HeaderName,property,value;…` form of
-    # integrations.salesforce.headers. The card's automation switches read and write this string.
+    # `api.headers`. The card's automation switches read and write this string.
     header_options = models.TextField("Advanced: API headers", blank=True, default="")
     # Lead source and Status written on every record (product page, "What gets synced"). Blank
     # means the org's own default: its "Web" Lead source value when it has one, and the Lead

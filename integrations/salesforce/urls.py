@@ -2,7 +2,8 @@
 
 from django.urls import path
 
-from integrations.salesforce import views, views_console, views_oauth
+from integrations.salesforce.card import connection_views, views
+from integrations.salesforce.support import views as views_console
 
 app_name = "salesforce"
 
@@ -15,18 +16,18 @@ urlpatterns = [
     ),
     path(
         "sources/<slug:slug>/integrations/salesforce/connect/",
-        views_oauth.connect,
+        connection_views.connect,
         name="connect",
     ),
-    path("integrations/salesforce/callback/", views_oauth.callback, name="callback"),
+    path("integrations/salesforce/callback/", connection_views.callback, name="callback"),
     path(
         "sources/<slug:slug>/integrations/salesforce/validate/",
-        views_oauth.validate,
+        connection_views.validate,
         name="validate",
     ),
     path(
         "sources/<slug:slug>/integrations/salesforce/disconnect/",
-        views_oauth.disconnect,
+        connection_views.disconnect,
         name="disconnect",
     ),
 ]

@@ -9,8 +9,8 @@ import os
 import pytest
 from playwright.sync_api import Page, expect
 
+from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import SalesforceSettings
-from integrations.salesforce.services import salesforce_settings_update
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
 from tests.integrations.salesforce.card_support import connection_create
 

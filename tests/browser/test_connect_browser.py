@@ -9,14 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection
+from tests.emulator_support import create_org
 from tests.factories import MembershipFactory, SourceFactory, UserFactory
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
-    control,
-    create_org,
-    emulator,
-    sf_settings,
-)
-from tests.salesforce_emulator.conftest import sf_emulator_server  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -13,16 +13,12 @@ import pytest
 from django.test import Client
 
 from integrations.salesforce.models import ConnectionStatus, SalesforceConnection, ValidationRun
+from tests.emulator_support import create_org
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.console_support import emulator_worker_env
-from tests.integrations.salesforce.oauth_support import (  # noqa: F401  (fixtures)
+from tests.integrations.salesforce.oauth_support import (
     connect_through_emulator,
-    control,
-    create_org,
-    emulator,
-    sf_settings,
 )
-from tests.salesforce_emulator.conftest import sf_emulator_server  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 

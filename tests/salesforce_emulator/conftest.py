@@ -8,7 +8,6 @@ unchanged.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,12 +18,6 @@ from simple_salesforce import Salesforce
 from salesforce_emulator import EmulatorControl, EmulatorServer
 
 API_VERSION = "59.0"
-
-
-@pytest.fixture(scope="session")
-def sf_emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -166,3 +166,19 @@ def test_default_country_must_be_known(
 ) -> None:
     with pytest.raises(EmulatorControlError):
         emulator_control.set_org_settings(emulator_org["org_id"], default_country="XX")
+
+
+def test_code_columns_are_queryable_only_with_the_feature(
+    sf: Salesforce, emulator_control: EmulatorControl, emulator_org: dict[str, Any]
+) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as caught:
+        sf.query("SELECT Id, StateCode FROM Lead")
+    assert caught.value.content[0]["errorCode"] == "INVALID_FIELD"
+    emulator_control.set_org_settings(emulator_org["org_id"], state_country_picklists=True)
+    sf.Lead.create({**LEAD, "StateCode": "WA", "CountryCode": "AU"})
+    (row,) = sf.query("SELECT StateCode, State, Country FROM Lead")["records"]
+    assert (row["StateCode"], row["State"], row["Country"]) == (
+        "WA",
+        "Western Australia",
+        "Australia",
+    )

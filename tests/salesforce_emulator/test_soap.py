@@ -2,7 +2,7 @@
 
 These tests write the request XML by hand (not with our client), so the emulator is checked
 against SALESFORCE.md section 4 on its own; the client is tested against the emulator in
-tests/integrations/salesforce/test_soap.py.
+tests/integrations/salesforce/api/test_soap.py.
 """
 
 from __future__ import annotations

@@ -6,10 +6,9 @@ both test packages start and reset it the same way.
 
 from __future__ import annotations
 
-from tests.salesforce_emulator.conftest import (  # noqa: F401 - fixtures, found by name
+from tests.salesforce_emulator.conftest import (  # noqa: F401  (fixtures)
     emulator_control,
     emulator_org,
     emulator_token,
     sf_emulator,
-    sf_emulator_server,
 )

@@ -2,84 +2,27 @@
 whose connected app is ours, and the three legs of a sign-in (our Connect view, the emulator's
 authorize/consent page, our callback) driven over real HTTP.
 
-Test modules import the fixtures they use by name; the session's emulator server
-(`sf_emulator_server`) comes from the package conftest.
+The emulator fixtures (`emulator`, `control`, `org`, `sf_settings`) are the one set in
+tests/emulator_support.py, registered for every test by tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
 import requests
-from django.conf import settings as django_settings
 from django.http import HttpResponse
 from django.test import Client
 
 from autorespond.models import Source
 from integrations.salesforce.models import SalesforceConnection
-from salesforce_emulator import EmulatorControl, EmulatorServer
-
-TESTSERVER_CALLBACK = "http://testserver/integrations/salesforce/callback/"
-
-
-@pytest.fixture
-def emulator(sf_emulator_server: EmulatorServer) -> EmulatorServer:
-    """The session's running emulator (from the package conftest), emptied for this test."""
-    sf_emulator_server.state.reset()
-    return sf_emulator_server
-
-
-@pytest.fixture
-def control(emulator: EmulatorServer) -> EmulatorControl:
-    return EmulatorControl(emulator.login_url)
-
-
-@pytest.fixture
-def sf_settings(settings: Any, emulator: EmulatorServer) -> Any:
-    """Settings pointing the integration at the emulator, as `make run` does."""
-    settings.SALESFORCE_LOGIN_URL = emulator.login_url
-    settings.SALESFORCE_SANDBOX_LOGIN_URL = emulator.sandbox_login_url
-    settings.SALESFORCE_CA_BUNDLE = str(emulator.ca_path)
-    settings.SALESFORCE_EXTRA_LOGIN_HOSTS = [
-        urlsplit(emulator.login_url).netloc,
-        urlsplit(emulator.sandbox_login_url).netloc,
-    ]
-    return settings
-
-
-def create_org(
-    control: EmulatorControl,
-    *,
-    kind: str = "production",
-    callback_urls: list[str] | None = None,
-    **org_settings: Any,
-) -> dict[str, Any]:
-    """An emulator org whose connected app is the one our settings name."""
-    return control.create_org(
-        "Acme Plumbing" if kind == "production" else "Acme Plumbing UAT",
-        kind=kind,
-        client_id=django_settings.SALESFORCE_CLIENT_ID,
-        client_secret=django_settings.SALESFORCE_CLIENT_SECRET,
-        callback_urls=callback_urls or [TESTSERVER_CALLBACK],
-        **org_settings,
-    )
-
-
-@pytest.fixture
-def org(control: EmulatorControl, sf_settings: Any) -> dict[str, Any]:
-    """A production org; logins are approved without the consent page."""
-    return create_org(control, auto_approve=True)
+from salesforce_emulator import EmulatorServer
+from tests.integrations.salesforce.card_support import card_url
 
 
 def connect_url(source: Source) -> str:
     return f"/sources/{source.slug}/integrations/salesforce/connect/"
-
-
-def card_url(source: Source) -> str:
-    return f"/sources/{source.slug}/integrations/salesforce/"
 
 
 def start_connect(client: Client, source: Source, **data: str) -> str:

@@ -2,7 +2,8 @@
 source through the real OAuth flow, and shortcuts to send an inquiry through the sync service.
 
 The emulator is the other side over real HTTPS (its own CA); nothing of ours is mocked. Test
-modules import the fixtures they use from here.
+modules import the fixtures they use from here; the emulator fixtures (`emulator`, `control`,
+`org`) are the one set in tests/emulator_support.py.
 """
 
 from __future__ import annotations
@@ -11,53 +12,20 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from autorespond.models import Inquiry, Source
 from autorespond.services import inquiry_upsert
-from integrations.salesforce.client import SalesforceClient
 from integrations.salesforce.models import (
     InquirySync,
     SalesforceConnection,
     SalesforceSettings,
 )
-from integrations.salesforce.org_schema import org_schema_refresh
-from integrations.salesforce.sync import AttemptResult, sync_inquiry_run
-from salesforce_emulator import EmulatorControl, EmulatorServer
+from integrations.salesforce.oauth.tokens import salesforce_client
+from integrations.salesforce.sync.org_schema import org_schema_refresh
+from integrations.salesforce.sync.runner import AttemptResult, sync_inquiry_run
+from salesforce_emulator import EmulatorServer
 from tests.salesforce_emulator.conftest import connect
-
-
-def point_settings_at(settings: Any, server: EmulatorServer) -> None:
-    """Make the service trust the emulator's CA and accept its login hosts."""
-    settings.SALESFORCE_CA_BUNDLE = str(server.ca_path)
-    settings.SALESFORCE_LOGIN_URL = server.login_url
-    settings.SALESFORCE_SANDBOX_LOGIN_URL = server.sandbox_login_url
-
-
-@pytest.fixture
-def emulator(sf_emulator_server: EmulatorServer, settings: Any) -> EmulatorServer:
-    """The running emulator (the session's, from the package conftest), emptied for this test,
-    with the service's settings pointing at it."""
-    sf_emulator_server.state.reset()
-    point_settings_at(settings, sf_emulator_server)
-    return sf_emulator_server
-
-
-@pytest.fixture
-def control(emulator: EmulatorServer) -> EmulatorControl:
-    return EmulatorControl(emulator.login_url)
-
-
-@pytest.fixture
-def org(control: EmulatorControl) -> dict[str, Any]:
-    """An org whose connected app is ours (the client id and secret of the settings)."""
-    return control.create_org(
-        "Joe's Org",
-        auto_approve=True,
-        client_id=django_settings.SALESFORCE_CLIENT_ID,
-        client_secret=django_settings.SALESFORCE_CLIENT_SECRET,
-    )
 
 
 def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) -> Any:
@@ -76,7 +44,7 @@ def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) 
     )
     # The org's schema, as Validate Connection (or the first sync) reads it: syncs then cost
     # only their own calls.
-    org_schema_refresh(client=SalesforceClient(connection))
+    org_schema_refresh(client=salesforce_client(connection))
     return connection
 
 

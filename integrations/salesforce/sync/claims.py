@@ -1,0 +1,125 @@
+"""Claims: the database rows (`SalesforcePerson`, unique per org and key) that make "one record
+per person" (and one Account per company) hold even when two workers race past the lock.
+
+See docs/architecture.md ("One record per person").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.salesforce.models import (
+    SalesforcePerson,
+)
+from integrations.salesforce.sync.items import PersonBusy, SyncItem, WriteOutcome
+from integrations.salesforce.sync.locks import lock_ttl_seconds
+from integrations.salesforce.sync.mapping import (
+    ACCOUNT,
+)
+from integrations.salesforce.sync.matching import (
+    Match,
+    sobject_of_id,
+)
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+def _claim(org_id: str, key: str, *, ours: bool, who: str) -> tuple[bool, str]:
+    """Claim one key (a person's email or phone, or a company's name) for a create: the unique
+    row (org, key) is what keeps two workers from both creating a record, even if the lock was
+    lost. Returns (made here, record id another worker created under the key moments ago, which
+    the look-up did not see yet). Raises PersonBusy while another worker's create is under way.
+    A stale claim, or our own whose create answer was lost and which the look-up did not find,
+    is taken over, unless another worker took it over first."""
+    try:
+        with transaction.atomic():
+            SalesforcePerson.objects.create(org_id=org_id, match_key=key)
+        return True, ""
+    except IntegrityError:
+        pass
+    row = SalesforcePerson.objects.filter(org_id=org_id, match_key=key).first()
+    if row is None:
+        raise PersonBusy("PERSON_BUSY", f"The {who}'s claim changed while we read it.")
+    fresh_after = timezone.now() - dt.timedelta(seconds=lock_ttl_seconds())
+    if row.created_at >= fresh_after:
+        if row.record_id:
+            return False, row.record_id
+        if not ours:
+            raise PersonBusy(
+                "PERSON_BUSY", f"Another sync is creating the {who}'s record right now."
+            )
+    taken = SalesforcePerson.objects.filter(pk=row.pk, created_at=row.created_at).update(
+        created_at=timezone.now(), sobject="", record_id=""
+    )
+    if not taken:
+        raise PersonBusy("PERSON_BUSY", f"Another sync claimed the {who} at once.")
+    return False, ""
+
+
+def claim_person_keys(org_id: str, item: SyncItem) -> Match | None:
+    """Claim the person's keys for a create. Returns a match instead when another worker
+    created this person moments ago; raises PersonBusy when its create is still under way
+    (keys claimed here are released)."""
+    ours = item.sync.detail.get("pending_create", {}).get("keys") == item.keys.keys
+    created: list[str] = []
+    try:
+        for key in item.keys.keys:
+            made, record_id = _claim(org_id, key, ours=ours, who="person")
+            if made:
+                created.append(key)
+            elif record_id and key.startswith("phone:") and item.keys.email:
+                # A line someone else created a record under: with an email of our own, only
+                # the email says whose record it is (`matching`, rule 3), and the email's claim
+                # (sorted first) was ours. Not our record; the create goes on.
+                continue
+            elif sobject := sobject_of_id(record_id):
+                release_claims(org_id, created)
+                return Match(sobject, record_id, "claimed")
+    except PersonBusy:
+        release_claims(org_id, created)
+        raise
+    return None
+
+
+def claim_account(org_id: str, item: SyncItem) -> str | None:
+    """Claim the company's Account key (`account:<name>`) for a create, as `claim_person_keys`
+    claims a person's. Returns the Account id another worker created moments ago, if any."""
+    key = item.account_key
+    ours = item.sync.detail.get("pending_create", {}).get("account_key") == key
+    return _claim(org_id, key, ours=ours, who="company")[1] or None
+
+
+def remember_account(org_id: str, key: str, account_id: str) -> None:
+    """Point the company's claim at its new Account, so other workers use it."""
+    SalesforcePerson.objects.update_or_create(
+        org_id=org_id, match_key=key, defaults={"sobject": ACCOUNT, "record_id": account_id}
+    )
+
+
+def release_claims(org_id: str, keys: Sequence[str]) -> None:
+    """Drop claims that never got a record (the create was refused, or never sent)."""
+    if keys:
+        SalesforcePerson.objects.filter(org_id=org_id, match_key__in=keys, record_id="").delete()
+
+
+def remember_person(org_id: str, item: SyncItem, outcome: WriteOutcome) -> None:
+    """Point the person's keys at the record (and the company's key at a new Account), so a
+    claim by another worker finds them."""
+    account = outcome.detail.get("account") or {}
+    if item.account_key and account.get("created") and account.get("id"):
+        remember_account(org_id, item.account_key, account["id"])
+    for key in item.keys.keys:
+        SalesforcePerson.objects.update_or_create(
+            org_id=org_id,
+            match_key=key,
+            defaults={"sobject": outcome.sobject, "record_id": outcome.record_id},
+        )

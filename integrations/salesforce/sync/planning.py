@@ -1,0 +1,178 @@
+"""Planning: for each item, which record it writes (linked, matched, skipped or new).
+
+See docs/architecture.md ("One record per person") and `matching` for the matching rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from simple_salesforce.format import format_soql
+
+from integrations.salesforce.api.client import SalesforceClient
+from integrations.salesforce.sync.claims import claim_account, claim_person_keys, release_claims
+from integrations.salesforce.sync.items import (
+    LINK_CREATED,
+    LINK_MATCHED,
+    LINK_SKIPPED,
+    PersonBusy,
+    PlannedWrite,
+    SyncItem,
+    is_linked,
+)
+from integrations.salesforce.sync.mapping import (
+    CONTACT,
+    LEAD,
+    PLACEHOLDER,
+)
+from integrations.salesforce.sync.matching import (
+    Match,
+    MatchRequest,
+    lookup_people_and_accounts,
+    parse_salesforce_datetime,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
+    """A record our earlier create made although its answer was lost, for an inquiry without
+    email or phone: a record of that type with the same name (and company), created since the
+    create was sent."""
+    pending = item.sync.detail.get("pending_create") or {}
+    sobject = pending.get("sobject")
+    if sobject not in (LEAD, CONTACT) or not pending.get("sent_at"):
+        return None
+    since = dt.datetime.fromisoformat(pending["sent_at"]) - dt.timedelta(minutes=1)
+    values = item.fields_for(sobject, for_update=False).values
+    conditions = [
+        format_soql("LastName = {}", values.get("LastName", PLACEHOLDER)),
+        # A datetime literal is unquoted in SOQL.
+        "CreatedDate >= " + since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ]
+    if sobject == LEAD:
+        conditions.append(format_soql("Company = {}", values.get("Company", PLACEHOLDER)))
+    soql = f"SELECT Id FROM {sobject} WHERE {' AND '.join(conditions)} ORDER BY CreatedDate LIMIT 1"  # noqa: S608
+    records = client.query(soql)
+    if not records:
+        return None
+    return Match(sobject, records[0]["Id"], "lost_create")
+
+
+def _made_by_lost_create(match: Match, pending: dict[str, Any]) -> bool:
+    """Whether the matched record may be the one our earlier create made although its answer
+    was lost: created after that create was sent. It is then updated (our values win) and the
+    sync counts as a create."""
+    if not (match.created_date and pending.get("sent_at")):
+        return False
+    sent_at = dt.datetime.fromisoformat(pending["sent_at"]) - dt.timedelta(minutes=1)
+    return parse_salesforce_datetime(match.created_date) >= sent_at
+
+
+def plan_writes(
+    *, client: SalesforceClient, org_id: str, items: Sequence[SyncItem]
+) -> list[PlannedWrite]:
+    """Decide, for every item, which record it writes: its linked record, the match found in
+    Salesforce (or skip it, with Create only for new leads), or a new record. The caller holds
+    the person locks of every item."""
+    plans: dict[int, PlannedWrite] = {}
+    to_match: list[SyncItem] = []
+    for index, item in enumerate(items):
+        if is_linked(item.sync, org_id):
+            plans[index] = PlannedWrite(
+                item,
+                "update",
+                item.sync.sobject,
+                item.sync.record_id,
+                Match(item.sync.sobject, item.sync.record_id, "linked"),
+                link=item.sync.detail.get("link", LINK_CREATED),
+            )
+        else:
+            to_match.append(item)
+
+    requests = [
+        MatchRequest(key=id(item), email=item.keys.email, phone=item.keys.phone, region=item.region)
+        for item in to_match
+    ]
+    # The Accounts of the companies of Contacts we may create, in the same look-up call.
+    account_names = [
+        item.account_name
+        for item in to_match
+        if item.account_name and item.settings.record_type == CONTACT
+    ]
+    match_results, accounts = lookup_people_and_accounts(
+        client=client, requests=requests, account_names=account_names
+    )
+    results = {r.request.key: r for r in match_results}
+
+    claimed_keys: set[str] = set()
+    for index, item in enumerate(items):
+        if index in plans:
+            continue
+        result = results[id(item)]
+        match = result.match
+        pending = item.sync.detail.get("pending_create")
+        if match is None and not item.keys.keys and pending:
+            match = _find_lost_create(client, item)
+        elif match is not None and pending and _made_by_lost_create(match, pending):
+            match = dataclasses.replace(match, reason="lost_create")
+        if match is None:
+            if claimed_keys & set(item.keys.keys):
+                # Two items of one batch for the same new person: the second waits for the first
+                # one's record, and a later pass matches it.
+                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
+                continue
+            try:
+                match = claim_person_keys(org_id, item)
+            except PersonBusy:
+                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
+                continue
+            claimed_keys.update(item.keys.keys)
+        if match is None:
+            plan = PlannedWrite(item, "create", item.settings.record_type, link=LINK_CREATED)
+            if plan.sobject == CONTACT and item.account_key:
+                try:
+                    _plan_account(org_id, plan, accounts, claimed_keys)
+                except PersonBusy:
+                    release_claims(org_id, item.keys.keys)
+                    plan = PlannedWrite(item, "busy", item.settings.record_type)
+            plans[index] = plan
+        elif match.reason == "lost_create":
+            # Our earlier create did write the record: make sure it has our values.
+            plans[index] = PlannedWrite(
+                item, "update", match.sobject, match.record_id, match, link=LINK_CREATED
+            )
+        elif item.settings.only_new_leads:
+            plans[index] = PlannedWrite(
+                item, "skip", match.sobject, match.record_id, match, link=LINK_SKIPPED
+            )
+        else:
+            plans[index] = PlannedWrite(
+                item, "update", match.sobject, match.record_id, match, link=LINK_MATCHED
+            )
+    return [plans[index] for index in range(len(items))]
+
+
+def _plan_account(
+    org_id: str, plan: PlannedWrite, accounts: dict[str, str], claimed_keys: set[str]
+) -> None:
+    """The Account of a Contact create: the one the look-up found, the one another worker
+    created moments ago, or a new one (the company's key claimed first)."""
+    key = plan.item.account_key
+    found = accounts.get(key)
+    if found:
+        plan.account_id = found
+        return
+    if key in claimed_keys:
+        # Two new people of one new company in one batch: the second waits for the Account.
+        raise PersonBusy("PERSON_BUSY", "Another item of this batch creates the Account.")
+    claimed = claim_account(org_id, plan.item)
+    if claimed:
+        plan.account_id = claimed
+        return
+    claimed_keys.add(key)
+    plan.create_account = True

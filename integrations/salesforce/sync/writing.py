@@ -1,0 +1,430 @@
+"""Writing the plans to Salesforce: one call per group of creates and of updates, every item
+with its own outcome; Contacts with their company's Account; converted and deleted records.
+
+See docs/architecture.md ("Writing").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.utils import timezone
+from simple_salesforce.format import format_soql
+
+from integrations.salesforce.api.client import (
+    SalesforceClient,
+    error_from_save_result,
+    save_result_from_subrequest,
+)
+from integrations.salesforce.api.errors import (
+    SalesforceDuplicatesDetected,
+    SalesforceError,
+    SalesforceTransientError,
+)
+from integrations.salesforce.api.headers import SoapHeaders
+from integrations.salesforce.api.soap import SObjectRecord
+from integrations.salesforce.models import (
+    InquirySync,
+    SalesforcePerson,
+    SyncStatus,
+)
+from integrations.salesforce.sync.claims import release_claims, remember_account
+from integrations.salesforce.sync.duplicates import (
+    blocked_error,
+    duplicate_detail,
+    resolve_duplicate,
+)
+from integrations.salesforce.sync.items import (
+    LINK_CREATED,
+    LINK_MATCHED,
+    LINK_SKIPPED,
+    PersonBusy,
+    PlannedWrite,
+    WriteOutcome,
+)
+from integrations.salesforce.sync.mapping import (
+    ACCOUNT,
+    CONTACT,
+    LEAD,
+    SalesforceFields,
+    account_fields,
+)
+from integrations.salesforce.sync.matching import (
+    ACCOUNT_ID_PREFIX,
+    Match,
+)
+from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
+
+logger = logging.getLogger(__name__)
+
+# Errors of an update that mean the linked record is gone from Salesforce.
+_RECORD_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
+
+
+def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
+    """Remember, committed before the call, that a create is being sent: if its answer is lost,
+    the next attempt knows to look for the record before creating again."""
+    sent_at = timezone.now().isoformat()
+    for plan in plans:
+        detail = dict(plan.item.sync.detail)
+        detail["pending_create"] = {
+            "sobject": plan.sobject,
+            "sent_at": sent_at,
+            "keys": plan.item.keys.keys,
+            "account_key": plan.item.account_key if plan.create_account else "",
+        }
+        plan.item.sync.detail = detail
+        InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=detail)
+
+
+def _api_of(headers: SoapHeaders) -> str:
+    return "soap" if headers.needs_soap else "rest"
+
+
+def _group(plans: Sequence[PlannedWrite]) -> dict[tuple[str, str], list[PlannedWrite]]:
+    """Plans that can share one write call: same record type and same headers."""
+    groups: dict[tuple[str, str], list[PlannedWrite]] = {}
+    for plan in plans:
+        key = (plan.sobject, plan.write_headers.to_option_string())
+        groups.setdefault(key, []).append(plan)
+    return groups
+
+
+def _write_group(
+    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
+    """One create or update call for plans of one group; returns (plan, id, error, fields)."""
+    mapped = [p.item.fields_for(p.sobject, for_update=operation == "update") for p in plans]
+    records = [
+        SObjectRecord(
+            p.sobject,
+            # Only a create links a Contact to its company's Account; an update never changes
+            # a Contact's AccountId (see the module docstring).
+            {**m.values, "AccountId": p.account_id}
+            if operation == "create" and p.account_id
+            else m.values,
+            p.record_id or None,
+        )
+        for p, m in zip(plans, mapped, strict=True)
+    ]
+    headers = plans[0].write_headers
+    try:
+        if operation == "create":
+            results = client.create_many(records, headers=headers)
+        else:
+            # Updates never re-run assignment rules: an owner must not change silently.
+            results = client.update_many(records, headers=headers, reassign=False)
+    except SalesforceError as exc:
+        return [(p, None, exc, m) for p, m in zip(plans, mapped, strict=True)]
+    out = []
+    for plan, result, fields_ in zip(plans, results, mapped, strict=True):
+        if result.success:
+            out.append((plan, result.id or plan.record_id, None, fields_))
+        else:
+            out.append((plan, None, error_from_save_result(result), fields_))
+    return out
+
+
+def _account_error(error: SalesforceError, name: str) -> SalesforceError:
+    """The Account's refusal, said to be the Account's (its fields are not the Contact's)."""
+    return type(error)(
+        error.error_code,
+        f"Salesforce refused the Account {name!r} for this Contact: {error.message}",
+        list(error.fields),
+    )
+
+
+def _create_with_account(
+    client: SalesforceClient, plan: PlannedWrite
+) -> tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]:
+    """Create a Contact together with its company's new Account; returns (plan, Contact id,
+    error, fields) like `_write_group`, with `plan.account_id` set once the Account exists.
+
+    Over REST: ONE Composite call, allOrNone, the Contact's AccountId a reference to the Account
+    subrequest (`@{refAccount.id}`), so a refused Contact leaves no orphan Account. When the
+    source's headers need SOAP (EmailHeader & co., which Composite cannot carry): two calls,
+    the Account then the Contact; a Contact refused after that leaves the Account, which is
+    the company's Account next time (it is recorded in the company's claim at once).
+
+    The Account is created without the source's assignment rule (that rule is the person
+    record's; a Lead rule id would be refused on an Account) and without EmailHeader: it is
+    owned by the connected user. An Account a duplicate rule blocks is replaced by the Account
+    the rule names, and the Contact is then created alone (one call more).
+    """
+    item = plan.item
+    mapped = item.fields_for(CONTACT, for_update=False)
+    account = account_fields(company=item.inquiry.company, schema=item.schema)
+    merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
+    name = account.values["Name"]
+    headers = plan.write_headers
+    account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
+    org_id = client.connection.org_id
+    try:
+        if not headers.needs_soap:
+            subrequests = [
+                client.create_subrequest(
+                    "refAccount", ACCOUNT, account.values, headers=account_headers
+                ),
+                client.create_subrequest(
+                    "refContact",
+                    CONTACT,
+                    {**mapped.values, "AccountId": "@{refAccount.id}"},
+                    headers=headers,
+                ),
+            ]
+            items = client.composite(subrequests, all_or_none=True)
+            if len(items) != 2:
+                raise SalesforceTransientError(
+                    "INVALID_RESPONSE", f"Composite answered {len(items)} results for 2 creates"
+                )
+            account_result, contact_result = (save_result_from_subrequest(i) for i in items)
+            if account_result.success and contact_result.success and contact_result.id:
+                plan.account_id, plan.account_created = account_result.id or "", True
+                return plan, contact_result.id, None, merged
+            # allOrNone: the subrequest that failed carries the reason, the other one says
+            # PROCESSING_HALTED.
+            if account_result.success or _halted(account_result):
+                return plan, None, error_from_save_result(contact_result), merged
+        else:
+            (account_result,) = client.create_many(
+                [SObjectRecord(ACCOUNT, account.values)], headers=account_headers
+            )
+            if account_result.success and account_result.id:
+                plan.account_id, plan.account_created = account_result.id, True
+                remember_account(org_id, item.account_key, account_result.id)
+        if not plan.account_id:
+            # Salesforce refused the Account. A duplicate rule that blocks it names the
+            # company's Account under another spelling ("Acme, Inc." for "ACME", which the
+            # look-up by Name cannot find): the Contact joins that Account, one call more.
+            error = error_from_save_result(account_result)
+            existing = _account_named_by(error)
+            if existing is None:
+                return plan, None, _account_error(error, name), merged
+            plan.account_id, plan.account_created = existing, False
+            remember_account(org_id, item.account_key, existing)
+        (contact_result,) = client.create_many(
+            [SObjectRecord(CONTACT, {**mapped.values, "AccountId": plan.account_id})],
+            headers=headers,
+        )
+    except SalesforceError as exc:
+        return plan, None, exc, merged
+    if contact_result.success and contact_result.id:
+        return plan, contact_result.id, None, merged
+    return plan, None, error_from_save_result(contact_result), merged
+
+
+def _account_named_by(error: SalesforceError) -> str | None:
+    """The existing Account a duplicate rule matched when it blocked our Account, if any."""
+    if isinstance(error, SalesforceDuplicatesDetected):
+        for record_id in error.match_ids:
+            if record_id.startswith(ACCOUNT_ID_PREFIX):
+                return record_id
+    return None
+
+
+def _halted(result: Any) -> bool:
+    return bool(result.errors) and all(e.status_code == "PROCESSING_HALTED" for e in result.errors)
+
+
+def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
+    records = client.query(
+        format_soql("SELECT ConvertedContactId FROM Lead WHERE Id = {} LIMIT 1", lead_id)
+    )
+    return (records[0].get("ConvertedContactId") or "") if records else ""
+
+
+def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> list[WriteOutcome]:
+    """Carry out the plans: one sObject Collections (or SOAP) call per group of creates and of
+    updates, a single create/update for one record. Never raises a SalesforceError: every item
+    gets its own outcome."""
+    outcomes: dict[int, WriteOutcome] = {}
+    index_of = {id(plan): index for index, plan in enumerate(plans)}
+
+    for index, plan in enumerate(plans):
+        if plan.action == "skip":
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.SKIPPED_EXISTING,
+                plan.sobject,
+                plan.record_id,
+                plan.link,
+                detail={"action": "skip", "match": plan.match.as_detail() if plan.match else {}},
+            )
+        elif plan.action == "busy":
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.RETRYING,
+                retry_in=LOCK_BUSY_RETRY_SECONDS,
+                error=PersonBusy("PERSON_BUSY", "Another sync is creating this person's record."),
+            )
+
+    creates = [p for p in plans if p.action == "create"]
+    updates = [p for p in plans if p.action == "update"]
+    follow_up: list[PlannedWrite] = []
+
+    if creates:
+        mark_pending_create(creates)
+    created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
+    for group in _group([p for p in creates if not p.create_account]).values():
+        created.extend(_write_group(client, "create", group))
+    created.extend(_create_with_account(client, p) for p in creates if p.create_account)
+    for plan, record_id, error, mapped in created:
+        index = index_of[id(plan)]
+        detail: dict[str, Any] = {
+            "action": "create",
+            "api": _api_of(plan.item.headers),
+            "truncated": mapped.truncation_detail(),
+            "left_out": mapped.left_out_detail(),
+        }
+        if plan.account_id:
+            detail["account"] = {"id": plan.account_id, "created": plan.account_created}
+        if error is None and record_id:
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.CREATED,
+                plan.sobject,
+                record_id,
+                LINK_CREATED,
+                detail=detail,
+            )
+            continue
+        status = ""
+        if isinstance(error, SalesforceDuplicatesDetected) and not plan.allow_duplicate:
+            # A duplicate rule named existing records: the match only when one of them is the
+            # same person (`matching`, rule 6); else create anyway or stop, as the rule says.
+            try:
+                resolution = resolve_duplicate(client, plan, error)
+            except SalesforceError as exc:
+                resolution, error = None, exc
+            if isinstance(resolution, PlannedWrite):
+                # An "Allow" rule flagged someone else: create with the allow-save header.
+                flagged = error
+                retry, record_id, error, mapped = (
+                    _create_with_account(client, resolution)
+                    if resolution.create_account
+                    else _write_group(client, "create", [resolution])[0]
+                )
+                detail["truncated"] = mapped.truncation_detail()
+                detail["left_out"] = mapped.left_out_detail()
+                detail["duplicate"] = duplicate_detail(flagged, saved_anyway=True)
+                if retry.account_id:
+                    detail["account"] = {"id": retry.account_id, "created": retry.account_created}
+                if error is None and record_id:
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.CREATED,
+                        plan.sobject,
+                        record_id,
+                        LINK_CREATED,
+                        detail=detail,
+                    )
+                    continue
+            elif resolution == "blocked":
+                status = SyncStatus.BLOCKED_DUPLICATE
+                detail["duplicate"] = duplicate_detail(error, saved_anyway=False)
+                error = blocked_error(error)
+            elif isinstance(resolution, Match):
+                match = resolution
+                link = LINK_SKIPPED if plan.item.settings.only_new_leads else LINK_MATCHED
+                action = "skip" if plan.item.settings.only_new_leads else "update"
+                resolved = PlannedWrite(
+                    plan.item, action, match.sobject, match.record_id, match, link=link
+                )
+                index_of[id(resolved)] = index
+                if action == "skip":
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.SKIPPED_EXISTING,
+                        match.sobject,
+                        match.record_id,
+                        LINK_SKIPPED,
+                        detail={**detail, "match": match.as_detail()},
+                    )
+                else:
+                    follow_up.append(resolved)
+                continue
+        outcomes[index] = WriteOutcome(plan.item, status, plan.sobject, error=error, detail=detail)
+        if not isinstance(error, SalesforceTransientError):
+            # Refused before anything was written (validation, auth, rate limit): no record
+            # can exist (over SOAP a new Account may, but its claim points at it and stays), so
+            # the claims and the pending-create mark go.
+            claims = [*plan.item.keys.keys]
+            if plan.create_account:
+                claims.append(plan.item.account_key)
+            release_claims(client.connection.org_id, claims)
+            plan.item.sync.detail.pop("pending_create", None)
+            InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=plan.item.sync.detail)
+
+    def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
+        again: list[PlannedWrite] = []
+        for group in _group(batch).values():
+            for plan, _record_id, error, mapped in _write_group(client, "update", group):
+                index = index_of[id(plan)]
+                detail = {
+                    "action": "update",
+                    "api": _api_of(plan.item.headers),
+                    "truncated": mapped.truncation_detail(),
+                    "left_out": mapped.left_out_detail(),
+                    "match": plan.match.as_detail() if plan.match else {},
+                }
+                if error is None:
+                    lost_create = plan.match is not None and plan.match.reason == "lost_create"
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.CREATED if lost_create else SyncStatus.UPDATED,
+                        plan.sobject,
+                        plan.record_id,
+                        plan.link,
+                        detail=detail,
+                    )
+                    continue
+                if error.error_code == "CANNOT_UPDATE_CONVERTED_LEAD" and plan.sobject == LEAD:
+                    # The Lead was converted since we linked it: its Contact is the record now.
+                    try:
+                        contact_id = _converted_contact_id(client, plan.record_id)
+                    except SalesforceError as exc:
+                        error = exc
+                    else:
+                        if contact_id:
+                            moved = dataclasses.replace(
+                                plan,
+                                sobject=CONTACT,
+                                record_id=contact_id,
+                                match=Match(
+                                    CONTACT,
+                                    contact_id,
+                                    "converted",
+                                    converted_lead_id=plan.record_id,
+                                ),
+                            )
+                            index_of[id(moved)] = index
+                            again.append(moved)
+                            continue
+                if error.error_code in _RECORD_GONE:
+                    # The record was deleted in Salesforce: forget it (link and person claims)
+                    # and match again at once; the look-up no longer finds it.
+                    SalesforcePerson.objects.filter(
+                        org_id=client.connection.org_id, record_id=plan.record_id
+                    ).delete()
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.RETRYING,
+                        error=error,
+                        retry_in=0,
+                        detail={**detail, "unlink": True},
+                    )
+                    continue
+                outcomes[index] = WriteOutcome(
+                    plan.item, "", plan.sobject, error=error, detail=detail
+                )
+        return again
+
+    pending = [*updates, *follow_up]
+    for _round in range(2):  # the second round only follows converted Leads to their Contact
+        if not pending:
+            break
+        pending = run_updates(pending)
+    return [outcomes[index] for index in range(len(plans))]

@@ -32,6 +32,7 @@ from integrations.salesforce.models import (
     SyncStatus,
 )
 from integrations.salesforce.sync.claims import release_claims, remember_account
+from integrations.salesforce.sync.degrade import MAX_FIELD_ROUNDS, refused_fields
 from integrations.salesforce.sync.duplicates import (
     blocked_error,
     duplicate_detail,
@@ -56,6 +57,7 @@ from integrations.salesforce.sync.matching import (
     ACCOUNT_ID_PREFIX,
     Match,
 )
+from integrations.salesforce.sync.org_schema import SCHEMA_ERRORS, org_schema_mark_stale
 from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
 
 logger = logging.getLogger(__name__)
@@ -126,6 +128,54 @@ def _write_group(
         else:
             out.append((plan, None, error_from_save_result(result), fields_))
     return out
+
+
+WriteResult = tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]
+
+
+def _write_once(
+    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+) -> list[WriteResult]:
+    """One write of `plans` (one group): a Contact create that needs its company's new Account
+    goes with it (`_create_with_account`), the others in one call (`_write_group`)."""
+    if operation == "create" and len(plans) == 1 and plans[0].create_account:
+        plan = plans[0]
+        if not plan.account_id:
+            return [_create_with_account(client, plan)]
+        # The Account exists since an earlier round (SOAP): the Contact alone, joining it.
+        plan.create_account = False
+    return _write_group(client, operation, plans)
+
+
+def _write_degrading(
+    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+) -> list[WriteResult]:
+    """Write `plans` and, when Salesforce refuses single fields of a record (`degrade`), write
+    that record again without them, up to MAX_FIELD_ROUNDS times. A refusal that says our copy
+    of the org's schema is out of date marks it stale for the next sync."""
+    results = _write_once(client, operation, plans)
+    for _round in range(MAX_FIELD_ROUNDS):
+        again: list[PlannedWrite] = []
+        for plan, _record_id, error, mapped in results:
+            if error is not None and (
+                error.error_code in SCHEMA_ERRORS or error.error_code == "FIELD_INTEGRITY_EXCEPTION"
+            ):
+                org_schema_mark_stale(connection=client.connection)
+            refused = refused_fields(error, mapped.values)
+            if refused and not refused.keys() <= plan.item.refused.keys():
+                plan.item.refused.update(refused)
+                again.append(plan)
+        if not again:
+            break
+        redone: dict[int, WriteResult] = {}
+        for group in _group(again).values():
+            # A Contact with its company's Account is its own call; the others share one.
+            batches = [[p] for p in group if p.create_account]
+            batches.append([p for p in group if not p.create_account])
+            for batch in filter(None, batches):
+                redone.update((id(r[0]), r) for r in _write_once(client, operation, batch))
+        results = [redone.get(id(r[0]), r) for r in results]
+    return results
 
 
 def _account_error(error: SalesforceError, name: str) -> SalesforceError:
@@ -269,8 +319,9 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
         mark_pending_create(creates)
     created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
     for group in _group([p for p in creates if not p.create_account]).values():
-        created.extend(_write_group(client, "create", group))
-    created.extend(_create_with_account(client, p) for p in creates if p.create_account)
+        created.extend(_write_degrading(client, "create", group))
+    for plan in [p for p in creates if p.create_account]:
+        created.extend(_write_degrading(client, "create", [plan]))
     for plan, record_id, error, mapped in created:
         index = index_of[id(plan)]
         detail: dict[str, Any] = {
@@ -302,11 +353,9 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             if isinstance(resolution, PlannedWrite):
                 # An "Allow" rule flagged someone else: create with the allow-save header.
                 flagged = error
-                retry, record_id, error, mapped = (
-                    _create_with_account(client, resolution)
-                    if resolution.create_account
-                    else _write_group(client, "create", [resolution])[0]
-                )
+                retry, record_id, error, mapped = _write_degrading(client, "create", [resolution])[
+                    0
+                ]
                 detail["truncated"] = mapped.truncation_detail()
                 detail["left_out"] = mapped.left_out_detail()
                 detail["duplicate"] = duplicate_detail(flagged, saved_anyway=True)
@@ -361,7 +410,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
         again: list[PlannedWrite] = []
         for group in _group(batch).values():
-            for plan, _record_id, error, mapped in _write_group(client, "update", group):
+            for plan, _record_id, error, mapped in _write_degrading(client, "update", group):
                 index = index_of[id(plan)]
                 detail = {
                     "action": "update",

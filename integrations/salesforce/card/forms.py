@@ -15,6 +15,7 @@ from django import forms
 
 from autorespond.models import Source
 from integrations.salesforce.api.headers import HeaderOptionError, parse_header_options
+from integrations.salesforce.card.picklists import LeadPicklistChoices
 from integrations.salesforce.card.services import (
     OWN_SETTING_FIELDS,
     AutomationSwitches,
@@ -132,6 +133,9 @@ class SalesforceSettingsForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "01Q…", "spellcheck": "false"}),
     )
     notify_owner = _checkbox("Notify the assigned owner by email")
+    # Issue 13: the org's own values (card.picklists); blank = the org's default.
+    lead_source = forms.ChoiceField(label="Lead source", required=False)
+    lead_status = forms.ChoiceField(label="Lead status", required=False)
     header_options = forms.CharField(
         label="Advanced: API headers",
         required=False,
@@ -146,6 +150,7 @@ class SalesforceSettingsForm(forms.Form):
         *args: Any,
         source: Source,
         current: SalesforceSettings,
+        picklists: LeadPicklistChoices | None = None,
         **kwargs: Any,
     ) -> None:
         self.source = source
@@ -157,6 +162,13 @@ class SalesforceSettingsForm(forms.Form):
         self.header_tips: dict[str, list[str]] = {}
         # Set by clean() when the edited text overrode switch changes made in the same save.
         self.switches_overridden = False
+        self.picklists = picklists
+        for name in ("lead_source", "lead_status"):
+            chosen = getattr(current, name)
+            listed = getattr(picklists, name) if picklists else [("", "Your org's default")]
+            if chosen and chosen not in {value for value, _ in listed}:
+                listed = [*listed, (chosen, chosen)]
+            self.fields[name].choices = listed  # type: ignore[attr-defined]
         if source.parent_id is None:
             del self.fields["inherit_from_parent"]
         if self.inheriting:

@@ -23,6 +23,7 @@ from integrations.salesforce.card.forms import (
     RECORD_TYPE_HELP,
     SalesforceSettingsForm,
 )
+from integrations.salesforce.card.picklists import lead_picklist_choices
 from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import PERSON_RETRY_STATUSES, InquirySync
 from integrations.salesforce.selectors import (
@@ -42,8 +43,13 @@ def card(request: HttpRequest, slug: str) -> HttpResponse:
     """Messaging Settings → Integrations → Salesforce for one source."""
     source = source_get_for_user(user=request.user, slug=slug)
     current = salesforce_settings_of(source=source)
+    picklists = lead_picklist_choices(
+        connection=effective_salesforce_settings(source=source).connection, current=current
+    )
     if request.method == "POST":
-        form = SalesforceSettingsForm(request.POST, source=source, current=current)
+        form = SalesforceSettingsForm(
+            request.POST, source=source, current=current, picklists=picklists
+        )
         if form.is_valid():
             try:
                 salesforce_settings_update(
@@ -62,7 +68,7 @@ def card(request: HttpRequest, slug: str) -> HttpResponse:
                     )
                 return HttpResponseRedirect(_card_url(source))
     else:
-        form = SalesforceSettingsForm(source=source, current=current)
+        form = SalesforceSettingsForm(source=source, current=current, picklists=picklists)
     return render(
         request,
         "salesforce/card.html",

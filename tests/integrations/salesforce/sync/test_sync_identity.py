@@ -248,3 +248,45 @@ def test_two_people_sharing_a_line_at_once_get_a_lead_each_and_tom_is_untouched(
     assert set(by_email) == {"tom.reed@example.com", "ann.reed@example.com", "ben@example.com"}
     assert _untouched(by_email["tom.reed@example.com"])
     assert by_email["tom.reed@example.com"]["Id"] == tom_id
+
+
+# --------------------------------------------------------------------------- name and company
+
+
+@pytest.mark.parametrize("rule", ["none", "allow", "block"])
+def test_a_namesake_at_the_same_company_is_never_overwritten(
+    business, connection, control, org, rule
+):  # type: ignore[no-untyped-def]
+    """Case 6: a rule matching on first name, last name and company names another Ann Reed of
+    Reed Household, with her own email. Without a rule, and with an Allow rule, our Ann gets
+    her own Lead; with a blocking rule the sync stops and says why. The namesake is untouched."""
+    namesake = {
+        "FirstName": "Ann",
+        "LastName": "Reed",
+        "Company": "Reed Household",
+        "Email": "ann.senior@example.com",
+        "Phone": "(415) 555-0999",
+    }
+    other_id = control.insert_record(org["org_id"], "Lead", dict(namesake))
+    if rule != "none":
+        control.set_duplicate_rule(
+            org["org_id"],
+            "Lead",
+            match_fields=["NameAndCompany"],
+            allow_save=rule == "allow",
+            name="Lead_Name_Company",
+        )
+    enable(business)
+
+    sync = send(business, **{**ANN, "company": "Reed Household", "phone": "415-555-0123"})
+
+    other = _lead(control, org, other_id)
+    assert all(other[name] == value for name, value in namesake.items())
+    if rule == "block":
+        assert sync.status == SyncStatus.BLOCKED_DUPLICATE
+        assert "Lead_Name_Company" in sync.error_message and other_id in sync.error_message
+        assert len(leads(control, org)) == 1
+    else:
+        assert sync.status == SyncStatus.CREATED
+        assert sync.record_id != other_id
+        assert _lead(control, org, sync.record_id)["Email"] == "ann.reed@example.com"

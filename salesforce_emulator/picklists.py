@@ -75,8 +75,24 @@ def entries(config: SchemaConfig, sobject: str, f: FieldDef) -> list[Entry]:
     return [Entry(v, v, v == wanted) for v in values(config, sobject, f)]
 
 
+# Standard picklists whose values come from one standard value set shared by several fields
+# (Metadata API "StandardValueSet Names and Standard Picklist Fields"): an admin edits Lead Source
+# once for Leads and Contacts. UNCONFIRMED for LeadSource's row (the shared pattern is documented,
+# e.g. AccountRating = Account.Rating and Lead.Rating). A field-specific override still wins.
+SHARED_VALUE_SETS = {
+    "Contact.LeadSource": "Lead.LeadSource",
+    "Lead.LeadSource": "Contact.LeadSource",
+}
+
+
 def values(config: SchemaConfig, sobject: str, f: FieldDef) -> list[str]:
-    return list(config.picklist_values.get(key(sobject, f), f.picklist))
+    own = key(sobject, f)
+    if own in config.picklist_values:
+        return list(config.picklist_values[own])
+    shared = SHARED_VALUE_SETS.get(own)
+    if shared in config.picklist_values:
+        return list(config.picklist_values[shared])
+    return list(f.picklist)
 
 
 def default_value(config: SchemaConfig, sobject: str, f: FieldDef) -> str | None:

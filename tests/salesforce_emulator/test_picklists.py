@@ -92,3 +92,18 @@ def test_settings_must_name_picklist_fields(
         emulator_control.set_org_settings(
             emulator_org["org_id"], picklist_values={"Lead.Status": ["New"]}
         )  # the default status "Open - Not Contacted" would no longer be a value
+
+
+def test_lead_source_values_are_shared_by_leads_and_contacts(
+    sf: Salesforce, emulator_control: EmulatorControl, emulator_org: dict[str, Any]
+) -> None:
+    """One Lead Source value set serves Lead and Contact (StandardValueSet "LeadSource")."""
+    emulator_control.set_org_settings(
+        emulator_org["org_id"],
+        picklist_values={"Lead.LeadSource": ["Website", "Referral"]},
+        restricted_picklists=["Contact.LeadSource"],
+    )
+    source = next(f for f in sf.Contact.describe()["fields"] if f["name"] == "LeadSource")
+    assert [p["value"] for p in source["picklistValues"]] == ["Website", "Referral"]
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Contact.create({"LastName": "Reed", "LeadSource": "Web"})

@@ -338,3 +338,22 @@ def test_simultaneous_inquiries_each_degrade_on_their_own(business, connect, con
         sync = sync_of(inquiry)
         assert sync.status == SyncStatus.CREATED
         assert _left_out(sync) == {"Email": "INVALID_EMAIL_ADDRESS"}
+
+
+@pytest.mark.parametrize("header_options", ["", "EmailHeader,triggerUserEmail,true"])
+def test_a_contact_and_its_new_account_degrade_together(
+    business, connect, control, org, header_options
+):  # type: ignore[no-untyped-def]
+    """REST: one allOrNone Composite (Account + Contact) refused for the email is sent again
+    without it; SOAP: the Account is made once and the Contact written again alone. Either way
+    one Account, one Contact, and the note."""
+    connect()
+    enable(business, record_type="Contact", header_options=header_options)
+
+    sync = send(business, **{**PERSON, "email": "bea@bücher.de"})
+
+    assert sync.status == SyncStatus.CREATED
+    (contact,) = contacts(control, org)
+    (account,) = control.records(org["org_id"], "Account")
+    assert (contact["Email"], contact["AccountId"]) == (None, account["Id"])
+    assert _left_out(sync) == {"Email": "INVALID_EMAIL_ADDRESS"}

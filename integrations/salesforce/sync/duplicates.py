@@ -1,12 +1,8 @@
-"""Duplicate rules and identity: what to do when the org's duplicate rule refuses our create.
+"""What to do when the org's duplicate rule refuses our create: read the records it names and
+judge them by the identity rules, then update the person's own record, create anyway with the
+allow-save header, or stop as *Blocked by your Salesforce duplicate rule*.
 
-The rule (`matching`'s docstring, rule 6): the records a duplicate rule names are read and
-judged by the same identity rules as look-up candidates. A named Lead or Contact that is the
-inquiry's person is the match (updated, or skipped with *Create only for new leads*). Otherwise
-the rule matched someone else (same name and company, a shared line): nothing is written to that
-record; an "Allow" rule (`allowSave: true`) gets the create again with the duplicate-rule header,
-and a blocking rule stops the sync as *Blocked by your Salesforce duplicate rule*, naming the
-rule and the records, until a person presses Retry.
+The rules themselves are written in one place: `matching`'s docstring (rule 6) and README.
 """
 
 from __future__ import annotations

@@ -152,7 +152,12 @@ def _sync_counts(source_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
 
 # A sync in one of these states with an error code is failing now; a sync that later went
 # through may keep its last error, which is history rather than a current problem.
-ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING, SyncStatus.WAITING_RECONNECT)
+ERROR_STATUSES = (
+    SyncStatus.FAILED,
+    SyncStatus.BLOCKED_DUPLICATE,
+    SyncStatus.RETRYING,
+    SyncStatus.WAITING_RECONNECT,
+)
 
 
 def _last_errors(source_ids: Iterable[int]) -> dict[int, InquirySync]:

@@ -62,6 +62,8 @@ def refused_fields(error: SalesforceError | None, sent: Iterable[str]) -> dict[s
     sent = set(sent)
     code = error.error_code
     named = [name for name in error.fields if name in sent]
+    if code == "INVALID_EMAIL_ADDRESS" and not error.fields and "Email" in sent:
+        named = ["Email"]  # a refusal that names no field: Email is the one email we send
     if code == "FIELD_INTEGRITY_EXCEPTION":
         return _address_refusal(error, sent)
     if code not in _REASONS or not named:

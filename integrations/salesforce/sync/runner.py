@@ -45,7 +45,6 @@ from integrations.salesforce.sync.matching import (
     account_key,
     person_keys,
 )
-from integrations.salesforce.sync.org_schema import org_schema_for
 from integrations.salesforce.sync.planning import plan_writes
 from integrations.salesforce.sync.scheduling import (
     LOCK_BUSY_RETRY_SECONDS,
@@ -126,7 +125,6 @@ def _attempt(sync: InquirySync) -> AttemptResult:
             # A Contact of a company also locks the company, so two new people of one new
             # company never both create its Account.
             lock_keys = [*item.keys.keys, *([item.account_key] if item.account_key else [])]
-        item.schema = org_schema_for(client=client)
         with person_lock(org_id=org_id, keys=lock_keys, wait=min(30.0, lock_ttl_seconds() / 2)):
             plans = plan_writes(client=client, org_id=org_id, items=[item])
             (outcome,) = write_plan(client=client, plans=plans)

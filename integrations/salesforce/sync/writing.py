@@ -316,6 +316,11 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     follow_up: list[PlannedWrite] = []
 
     if creates:
+        # Map first: the pending-create mark says the create is on its way, so nothing slow (the
+        # first use of the email and phone checks in a fresh worker) may stand between the mark
+        # and the call; a worker killed in that gap would leave a mark for a create never sent.
+        for plan in creates:
+            plan.item.fields_for(plan.sobject, for_update=False)
         mark_pending_create(creates)
     created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
     for group in _group([p for p in creates if not p.create_account]).values():

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('autorespond', '0001_initial'),
+        ('autorespond', '0002_intake_inquiry_write_token'),
     ]
 
     operations = [

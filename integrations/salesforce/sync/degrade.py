@@ -20,10 +20,15 @@ is retried at most `MAX_FIELD_ROUNDS` times, so a record never loops.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
+from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceError, SalesforceValidationError
-from integrations.salesforce.sync.mapping import LeftOut
+from integrations.salesforce.sync.items import PlannedWrite
+from integrations.salesforce.sync.mapping import LeftOut, SalesforceFields
+from integrations.salesforce.sync.org_schema import SCHEMA_ERRORS, org_schema_mark_stale
+
+WriteResult = tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]
 
 #: Writes of one record after the first, each without the fields refused so far.
 MAX_FIELD_ROUNDS = 3
@@ -95,3 +100,40 @@ def _address_refusal(error: SalesforceError, sent: set[str]) -> dict[str, LeftOu
                     reason = _ADDRESS_REASON.format(part=noun)
                     refused[name] = LeftOut(name, "FIELD_INTEGRITY_EXCEPTION", reason)
     return refused
+
+
+def write_degrading(
+    client: SalesforceClient,
+    operation: str,
+    plans: Sequence[PlannedWrite],
+    *,
+    write_once: Callable[[SalesforceClient, str, Sequence[PlannedWrite]], list[WriteResult]],
+    group: Callable[[Sequence[PlannedWrite]], dict[tuple[str, str], list[PlannedWrite]]],
+) -> list[WriteResult]:
+    """Write `plans` with `write_once` (the writing step's one call) and, when Salesforce refuses
+    single fields of a record, write that record again without them, up to MAX_FIELD_ROUNDS
+    times (`group` regroups the records to write again). A refusal that says our copy of the
+    org's schema is out of date marks it stale for the next sync."""
+    results = write_once(client, operation, plans)
+    for _round in range(MAX_FIELD_ROUNDS):
+        again: list[PlannedWrite] = []
+        for plan, _record_id, error, mapped in results:
+            if error is not None and (
+                error.error_code in SCHEMA_ERRORS or error.error_code == "FIELD_INTEGRITY_EXCEPTION"
+            ):
+                org_schema_mark_stale(connection=client.connection)
+            refused = refused_fields(error, mapped.values)
+            if refused and not refused.keys() <= plan.item.refused.keys():
+                plan.item.refused.update(refused)
+                again.append(plan)
+        if not again:
+            break
+        redone: dict[int, WriteResult] = {}
+        for plans_of_group in group(again).values():
+            # A Contact with its company's Account is its own call; the others share one.
+            batches = [[p] for p in plans_of_group if p.create_account]
+            batches.append([p for p in plans_of_group if not p.create_account])
+            for batch in filter(None, batches):
+                redone.update((id(r[0]), r) for r in write_once(client, operation, batch))
+        results = [redone.get(id(r[0]), r) for r in results]
+    return results

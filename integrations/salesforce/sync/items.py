@@ -111,6 +111,9 @@ class PlannedWrite:
             headers, duplicate_rule=dataclasses.replace(rule, allow_save=True)
         )
 
+    # A busy plan's wait before its next pass (seconds), when not the usual one.
+    retry_in: float | None = None
+
 
 @dataclass
 class WriteOutcome:

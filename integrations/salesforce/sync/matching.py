@@ -32,31 +32,8 @@ the rules, in one place (README's "Matching" section says the same in plain word
      the rule and the records; it is not retried by itself (the org's rule would block it again),
      and a person can press Retry once the org's data or rule changed.
 
-How the look-up is done, and why:
-
-* One **Composite** request (one API call, SALESFORCE.md section 2) carries one SOQL query on Lead
-  and one on Contact. Each query asks for `Email = '<email>'` (SOQL `=` ignores case) OR a phone
-  field `LIKE` the number's digits with `%` between them (`'%4%1%5%5%5%5%1%2%1%2%'`), which finds
-  the number whatever format it was stored in: `(415) 555-1212`, `+1 415-555-1212`,
-  `415.555.1212`... The pattern can also match unrelated numbers that contain the same digits in
-  order, so every phone found is re-read with `phonenumbers` (in the source's region) and kept
-  only when it is the same number.
-* Why not SOSL `IN PHONE FIELDS`: SOSL is not one of Composite's resources (only sObject, Query
-  and QueryAll are), so it would cost a second API call per inquiry; and Salesforce's search index
-  is updated asynchronously, so a record created a moment ago (exactly the duplicate we must
-  catch) may not be found by SOSL yet, while SOQL sees it at once. SOQL also returns converted
-  Leads, which SOSL leaves out.
-* Trade-off: a leading-`%` LIKE cannot use an index, so on an org with millions of Leads the query
-  is a scan. Salesforce answers it, but slower; the LIMIT keeps the answer small.
-* Several inquiries are looked up together: up to `PERSONS_PER_QUERY` people share one query per
-  object, and one Composite call carries up to `QUERIES_PER_COMPOSITE` queries (Salesforce allows
-  five query subrequests per Composite call).
-
-Accounts (Contacts only, see `sync`): a Contact about to be created for an inquiry with a company
-belongs to the Account of that company. The Account is looked up **in the same Composite call**,
-in the fifth query slot, so it costs no API call of its own: `Name IN (...)` (SOQL `=`/`IN`
-ignore case), oldest first. Several Accounts with one name → the oldest (CreatedDate), then the
-lowest Id (`choose_account`). `account_key` is the company's lock and claim key.
+How the look-up is done, and why (one Composite call, SOQL LIKE on phone digits, not SOSL;
+batching; Accounts in the same call): docs/architecture.md, "How the look-up is done".
 """
 
 from __future__ import annotations
@@ -74,7 +51,9 @@ from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceTransientError, error_from_code
 from integrations.salesforce.sync.mapping import CONTACT, LEAD
 
-PERSONS_PER_QUERY = 10
+PERSONS_PER_QUERY = 50
+# A look-up query's length budget (characters of SOQL), well under Salesforce's 100,000.
+MAX_SOQL_CHARS = 20_000
 QUERIES_PER_COMPOSITE = 4
 # Companies per Account query, and the rows it may return (oldest first).
 ACCOUNT_NAMES_PER_QUERY = 50
@@ -320,6 +299,28 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _person_groups(requests: Sequence[MatchRequest]) -> list[Sequence[MatchRequest]]:
+    """`requests` in groups that share one query per object: at most `PERSONS_PER_QUERY`
+    people, and a query (the Contact one, the longer) of at most `MAX_SOQL_CHARS`, counted
+    per person as the conditions they add."""
+    groups: list[Sequence[MatchRequest]] = []
+    current: list[MatchRequest] = []
+    used = 0
+    for request in requests:
+        cost = len(request.email) + 4
+        if request.phone:
+            pattern = phone_like_pattern(request.phone)
+            cost += sum(len(f"{name} LIKE '{pattern}' OR ") for name in PHONE_FIELDS[CONTACT])
+        if current and (len(current) >= PERSONS_PER_QUERY or used + cost > MAX_SOQL_CHARS - 500):
+            groups.append(current)
+            current, used = [], 0
+        current.append(request)
+        used += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
 def raise_subrequest_error(item: dict[str, Any]) -> None:
     body = item.get("body")
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
@@ -383,10 +384,10 @@ def lookup_candidates(
 ) -> Lookup:
     """Every Lead and Contact that may belong to one of `requests`, and the Account of every
     company in `account_names`, in as few Composite calls as the limits allow (one call for up
-    to 20 people and 50 companies: the Account query takes Composite's fifth query slot)."""
+    to 200 people and 50 companies: the Account query takes Composite's fifth query slot)."""
     keyed = [r for r in requests if r.has_keys]
     person_queries: list[str] = []
-    for group in _chunks(keyed, PERSONS_PER_QUERY):
+    for group in _person_groups(keyed):
         person_queries.append(lookup_soql(CONTACT, group))
         person_queries.append(lookup_soql(LEAD, group))
     names = sorted({n for n in account_names if n})
@@ -439,7 +440,7 @@ def lookup_candidates(
 def match_inquiries(
     *, client: SalesforceClient, requests: Sequence[MatchRequest]
 ) -> list[MatchResult]:
-    """Find the record of every person in `requests` (one Composite call per 20 people).
+    """Find the record of every person in `requests` (one Composite call per up to 200 people).
 
     Requests without an email or a phone cannot be matched and get `match=None` without any
     call.

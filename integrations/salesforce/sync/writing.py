@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from django.utils import timezone
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import (
@@ -31,8 +30,12 @@ from integrations.salesforce.models import (
     SalesforcePerson,
     SyncStatus,
 )
-from integrations.salesforce.sync.claims import release_claims, remember_account
-from integrations.salesforce.sync.degrade import MAX_FIELD_ROUNDS, refused_fields
+from integrations.salesforce.sync.claims import (
+    mark_pending_create,
+    release_claims,
+    remember_account,
+)
+from integrations.salesforce.sync.degrade import WriteResult, write_degrading
 from integrations.salesforce.sync.duplicates import (
     blocked_error,
     duplicate_detail,
@@ -57,29 +60,12 @@ from integrations.salesforce.sync.matching import (
     ACCOUNT_ID_PREFIX,
     Match,
 )
-from integrations.salesforce.sync.org_schema import SCHEMA_ERRORS, org_schema_mark_stale
 from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
 
 logger = logging.getLogger(__name__)
 
 # Errors of an update that mean the linked record is gone from Salesforce.
 _RECORD_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
-
-
-def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
-    """Remember, committed before the call, that a create is being sent: if its answer is lost,
-    the next attempt knows to look for the record before creating again."""
-    sent_at = timezone.now().isoformat()
-    for plan in plans:
-        detail = dict(plan.item.sync.detail)
-        detail["pending_create"] = {
-            "sobject": plan.sobject,
-            "sent_at": sent_at,
-            "keys": plan.item.keys.keys,
-            "account_key": plan.item.account_key if plan.create_account else "",
-        }
-        plan.item.sync.detail = detail
-        InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=detail)
 
 
 def _api_of(headers: SoapHeaders) -> str:
@@ -130,9 +116,6 @@ def _write_group(
     return out
 
 
-WriteResult = tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]
-
-
 def _write_once(
     client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
 ) -> list[WriteResult]:
@@ -150,32 +133,8 @@ def _write_once(
 def _write_degrading(
     client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
 ) -> list[WriteResult]:
-    """Write `plans` and, when Salesforce refuses single fields of a record (`degrade`), write
-    that record again without them, up to MAX_FIELD_ROUNDS times. A refusal that says our copy
-    of the org's schema is out of date marks it stale for the next sync."""
-    results = _write_once(client, operation, plans)
-    for _round in range(MAX_FIELD_ROUNDS):
-        again: list[PlannedWrite] = []
-        for plan, _record_id, error, mapped in results:
-            if error is not None and (
-                error.error_code in SCHEMA_ERRORS or error.error_code == "FIELD_INTEGRITY_EXCEPTION"
-            ):
-                org_schema_mark_stale(connection=client.connection)
-            refused = refused_fields(error, mapped.values)
-            if refused and not refused.keys() <= plan.item.refused.keys():
-                plan.item.refused.update(refused)
-                again.append(plan)
-        if not again:
-            break
-        redone: dict[int, WriteResult] = {}
-        for group in _group(again).values():
-            # A Contact with its company's Account is its own call; the others share one.
-            batches = [[p] for p in group if p.create_account]
-            batches.append([p for p in group if not p.create_account])
-            for batch in filter(None, batches):
-                redone.update((id(r[0]), r) for r in _write_once(client, operation, batch))
-        results = [redone.get(id(r[0]), r) for r in results]
-    return results
+    """`_write_once`, and again without the fields Salesforce refused (`degrade`)."""
+    return write_degrading(client, operation, plans, write_once=_write_once, group=_group)
 
 
 def _account_error(error: SalesforceError, name: str) -> SalesforceError:
@@ -266,6 +225,52 @@ def _create_with_account(
     return plan, None, error_from_save_result(contact_result), merged
 
 
+def _create_accounts(
+    client: SalesforceClient, plans: Sequence[PlannedWrite]
+) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
+    """The new Accounts of a batch's Contacts in one create call per header set (sObject
+    Collections, `allOrNone` false, up to 200), each remembered in its company's claim at once;
+    sets `plan.account_id` on the plans whose Account exists now. Returns the outcomes of the
+    plans whose Account was refused (they are not created).
+
+    Unlike a lone Contact's allOrNone Composite call, a Contact refused after this leaves its
+    Account; the company's claim points at it, so the next attempt joins it (as on the SOAP
+    path). One call for all Accounts instead of one Composite call per Contact.
+    """
+    org_id = client.connection.org_id
+    refused: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
+    groups: dict[str, list[PlannedWrite]] = {}
+    for plan in plans:
+        headers = dataclasses.replace(plan.item.headers, assignment_rule=None, email=None)
+        groups.setdefault(headers.to_option_string(), []).append(plan)
+    for group in groups.values():
+        headers = dataclasses.replace(group[0].item.headers, assignment_rule=None, email=None)
+        accounts = [account_fields(company=p.item.inquiry.company) for p in group]
+        try:
+            results = client.create_many(
+                [SObjectRecord(ACCOUNT, a.values) for a in accounts], headers=headers
+            )
+        except SalesforceError as exc:
+            refused.extend(
+                (p, None, exc, p.item.fields_for(CONTACT, for_update=False)) for p in group
+            )
+            continue
+        for plan, account, result in zip(group, accounts, results, strict=True):
+            if result.success and result.id:
+                plan.account_id, plan.account_created = result.id, True
+                remember_account(org_id, plan.item.account_key, result.id)
+                continue
+            error = error_from_save_result(result)
+            existing = _account_named_by(error)
+            if existing is not None:  # a duplicate rule names the company's Account
+                plan.account_id, plan.account_created = existing, False
+                remember_account(org_id, plan.item.account_key, existing)
+                continue
+            mapped = plan.item.fields_for(CONTACT, for_update=False)
+            refused.append((plan, None, _account_error(error, account.values["Name"]), mapped))
+    return refused
+
+
 def _account_named_by(error: SalesforceError) -> str | None:
     """The existing Account a duplicate rule matched when it blocked our Account, if any."""
     if isinstance(error, SalesforceDuplicatesDetected):
@@ -307,7 +312,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             outcomes[index] = WriteOutcome(
                 plan.item,
                 SyncStatus.RETRYING,
-                retry_in=LOCK_BUSY_RETRY_SECONDS,
+                retry_in=LOCK_BUSY_RETRY_SECONDS if plan.retry_in is None else plan.retry_in,
                 error=PersonBusy("PERSON_BUSY", "Another sync is creating this person's record."),
             )
 
@@ -323,9 +328,18 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             plan.item.fields_for(plan.sobject, for_update=False)
         mark_pending_create(creates)
     created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
-    for group in _group([p for p in creates if not p.create_account]).values():
+    with_account = [p for p in creates if p.create_account]
+    alone = [p for p in creates if not p.create_account]
+    if len(with_account) > 1:
+        # A batch: the new Accounts in one call, then their Contacts with the other creates.
+        refused = _create_accounts(client, with_account)
+        created.extend(refused)
+        done = {id(plan) for plan, *_ in refused}
+        alone.extend(p for p in with_account if id(p) not in done)
+        with_account = []
+    for group in _group(alone).values():
         created.extend(_write_degrading(client, "create", group))
-    for plan in [p for p in creates if p.create_account]:
+    for plan in with_account:
         created.extend(_write_degrading(client, "create", [plan]))
     for plan, record_id, error, mapped in created:
         index = index_of[id(plan)]

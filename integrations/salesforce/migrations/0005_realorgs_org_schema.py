@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('salesforce', '0003_shared_status_contract'),
+        ('salesforce', '0004_engine_leases_breaker_budget'),
     ]
 
     operations = [

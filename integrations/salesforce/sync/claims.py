@@ -176,6 +176,8 @@ def claim_people(org_id: str, items: Sequence[SyncItem]) -> dict[int, Match | st
             row = existing.get(key)
             if row is None:
                 continue
+            if row.record_id and key.startswith("phone:") and item.keys.email:
+                continue  # a line someone else has a record under (`matching`, rule 3)
             if row.created_at >= fresh_after:
                 if row.record_id:
                     sobject = sobject_of_id(row.record_id)

@@ -35,6 +35,9 @@ from autorespond.hooks import inquiry_sync_status
 from autorespond.middleware import api_error
 from autorespond.models import SLUG_VALIDATOR, Inquiry, Source
 from autorespond.services import api_key_authenticate, inquiry_upsert, source_upsert
+from autorespond.validators import EMAIL_REFUSED, country_code, salesforce_email_refusal
+
+UNKNOWN_COUNTRY = "Unknown country: give an ISO 3166 code (like US) or its English name."
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +244,16 @@ class InquiryIn(TextSchema):
     state: str | None = _optional_text(100)
     postal_code: str | None = _optional_text(20)
     job_description: str | None = _optional_text(32000)
+    country: str | None = Field(
+        default=None, max_length=100, description="A country name or ISO 3166 code (optional)."
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value and value.strip() and country_code(value) is None:
+            raise ValueError(UNKNOWN_COUNTRY)
+        return value.strip() if value else value
 
     @field_validator("email")
     @classmethod
@@ -251,6 +264,9 @@ class InquiryIn(TextSchema):
                 validate_email(value)
             except DjangoValidationError:
                 raise ValueError("Enter a valid email address.") from None
+            refusal = salesforce_email_refusal(value)
+            if refusal:
+                raise ValueError(EMAIL_REFUSED.format(reason=refusal))
         return value
 
 
@@ -283,6 +299,7 @@ class InquiryOut(Schema):
     city: str
     state: str
     postal_code: str
+    country: str
     job_description: str
     created_at: datetime
     updated_at: datetime

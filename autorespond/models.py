@@ -82,6 +82,8 @@ class Inquiry(models.Model):
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=100, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
+    # A name or an ISO 3166 code, as Auto-Respond sent it (autorespond.validators.country_code).
+    country = models.CharField(max_length=100, blank=True)
     job_description = models.TextField(blank=True, max_length=32000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -41,6 +41,7 @@ INQUIRY_FIELDS = (
     "state",
     "postal_code",
     "job_description",
+    "country",
 )
 
 

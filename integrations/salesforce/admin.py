@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from integrations.salesforce.models import (
     InquirySync,
     SalesforceConnection,
+    SalesforceOrgSchema,
     SalesforcePerson,
     SalesforceSettings,
     StaffAction,
@@ -125,6 +126,20 @@ class SalesforcePersonAdmin(admin.ModelAdmin):
     list_display = ["match_key", "org_id", "sobject", "record_id", "created_at"]
     search_fields = ["match_key", "org_id", "record_id"]
     list_filter = ["sobject"]
+
+
+@admin.register(SalesforceOrgSchema)
+class SalesforceOrgSchemaAdmin(admin.ModelAdmin):
+    """The org's schema as the sync read it (describe); staff may mark it stale so the next
+    sync reads it again (Validate Connection does that too)."""
+
+    list_display = ["org_id", "connection", "fetched_at", "stale"]
+    list_filter = ["stale"]
+    search_fields = ["org_id"]
+    readonly_fields = ["connection", "org_id", "data", "fetched_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 class ValidationRunResultInline(admin.TabularInline):

@@ -139,6 +139,11 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+#: The statuses a person may Retry (the card, the support console): a failure, and a create the
+#: org's duplicate rule blocked (never retried by itself: the rule would block it again).
+PERSON_RETRY_STATUSES = (SyncStatus.FAILED, SyncStatus.BLOCKED_DUPLICATE)
+
+
 class InquirySync(models.Model):
     """The need to send one inquiry to Salesforce, and where it stands.
 
@@ -222,6 +227,24 @@ class SalesforcePerson(models.Model):
 
     def __str__(self) -> str:
         return f"{self.match_key} → {self.sobject} {self.record_id} @ {self.org_id}"
+
+
+class SalesforceOrgSchema(models.Model):
+    """What the describe of Lead, Contact and Account said about a connection's org (fields,
+    lengths, picklists, State/Country picklists), as `org_schema.OrgSchema` stores it: read once
+    per connection, again on Validate Connection and after Salesforce refused a field as unknown
+    or a picklist value (`stale`)."""
+
+    connection = models.OneToOneField(
+        SalesforceConnection, on_delete=models.CASCADE, related_name="org_schema"
+    )
+    org_id = models.CharField(max_length=18)
+    data = models.JSONField(default=dict)
+    fetched_at = models.DateTimeField()
+    stale = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"schema of {self.org_id} fetched {self.fetched_at:%Y-%m-%d %H:%M}"
 
 
 class ValidationRun(models.Model):

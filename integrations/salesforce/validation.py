@@ -27,6 +27,7 @@ from integrations.salesforce.api.errors import (
 from integrations.salesforce.models import RecordType, SalesforceConnection
 from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.selectors import salesforce_settings_of
+from integrations.salesforce.sync.org_schema import org_schema_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +84,10 @@ def _check(connection: SalesforceConnection, client: SalesforceClient) -> tuple[
     username = str(identity.get("username") or connection.username)
     record_type = salesforce_settings_of(source=connection.source).record_type
     label = RecordType(record_type).label
-    describe = client.describe(record_type)
-    if not describe.get("createable"):
+    # The describes of Lead, Contact and Account in one call, kept as the org's schema: Validate
+    # is also how an owner makes the sync see the org's new fields and picklist values.
+    schema = org_schema_refresh(client=client)
+    if record_type not in schema.createable_objects:
         return (
             False,
             f"The connected Salesforce user {username} cannot create {label}.",

@@ -26,6 +26,8 @@ from integrations.salesforce.api.errors import (
     SalesforceDuplicatesDetected,
     SalesforceError,
     SalesforceValidationError,
+    duplicate_result_ids,
+    duplicate_result_rule,
     error_from_code,
     error_from_http,
 )
@@ -67,7 +69,8 @@ def _library_error(exc: LibrarySalesforceError) -> SalesforceError:
                 message,
                 first.get("fields"),
                 status=status,
-                match_ids=_duplicate_ids(duplicate),
+                match_ids=duplicate_result_ids(duplicate),
+                **duplicate_result_rule(duplicate),
             )
         return error_from_code(code, message, first.get("fields"), status)
     text = content if isinstance(content, str) else ""
@@ -76,24 +79,17 @@ def _library_error(exc: LibrarySalesforceError) -> SalesforceError:
     )
 
 
-def _duplicate_ids(duplicate_result: Any) -> list[str]:
-    """The ids of the existing records a duplicate rule matched (REST spells it duplicateResut)."""
-    ids: list[str] = []
-    if not isinstance(duplicate_result, dict):
-        return ids
-    for match in duplicate_result.get("matchResults") or []:
-        for record in match.get("matchRecords") or []:
-            record_id = (record.get("record") or {}).get("Id")
-            if record_id and record_id not in ids:
-                ids.append(record_id)
-    return ids
-
-
 def _save_error_from_json(error: dict[str, Any]) -> SaveError:
     code = str(error.get("statusCode") or error.get("errorCode") or "UNKNOWN")
-    match_ids = _duplicate_ids(error.get("duplicateResut") or error.get("duplicateResult"))
+    duplicate = error.get("duplicateResut") or error.get("duplicateResult")
+    rule = duplicate_result_rule(duplicate)
     return SaveError(
-        code, str(error.get("message", "")), list(error.get("fields") or []), match_ids
+        code,
+        str(error.get("message", "")),
+        list(error.get("fields") or []),
+        duplicate_result_ids(duplicate),
+        duplicate_rule=rule["duplicate_rule"],
+        duplicate_allow_save=rule["allow_save"],
     )
 
 
@@ -117,7 +113,12 @@ def error_from_save_result(result: SaveResult) -> SalesforceError:
     first = result.errors[0] if result.errors else SaveError("UNKNOWN", "Salesforce gave no reason")
     if first.status_code == "DUPLICATES_DETECTED":
         return SalesforceDuplicatesDetected(
-            first.status_code, first.message, first.fields, match_ids=first.duplicate_match_ids
+            first.status_code,
+            first.message,
+            first.fields,
+            match_ids=first.duplicate_match_ids,
+            duplicate_rule=first.duplicate_rule,
+            allow_save=first.duplicate_allow_save,
         )
     return error_from_code(first.status_code, first.message, first.fields, None)
 
@@ -281,6 +282,24 @@ class SalesforceClient:
     def describe(self, sobject: str) -> dict[str, Any]:
         return self._rest(lambda sf: getattr(sf, sobject).describe())
 
+    def describe_many(self, sobjects: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The describe of each of `sobjects` (up to 25) in ONE Composite call (Composite carries
+        every sObject resource, describe included). Raises the first refusal's typed error."""
+        path = self.data_path
+        subrequests = [
+            {"method": "GET", "url": path(f"sobjects/{n}/describe"), "referenceId": n}
+            for n in sobjects
+        ]
+        described: dict[str, dict[str, Any]] = {}
+        for name, item in zip(sobjects, self.composite(subrequests), strict=False):
+            result = save_result_from_subrequest(item)  # the error body reads like a save's
+            if not result.success or not isinstance(item.get("body"), dict):
+                raise error_from_save_result(result)
+            described[name] = item["body"]
+        if len(described) != len(sobjects):
+            raise error_from_code("INVALID_RESPONSE", "Composite left describes out", None, 502)
+        return described
+
     def query(self, soql: str) -> list[dict[str, Any]]:
         """Records of one SOQL query page (callers LIMIT their queries)."""
         return self._rest(lambda sf: sf.query(soql))["records"]
@@ -442,10 +461,15 @@ class SalesforceClient:
             return SaveResult(record.id, True, [])
         except (SalesforceValidationError, SalesforceDuplicatesDetected) as exc:
             # A refused record is a per-record result, as it is for SOAP and Collections.
-            match_ids = getattr(exc, "match_ids", [])
-            return SaveResult(
-                None, False, [SaveError(exc.error_code, exc.message, exc.fields, match_ids)]
+            error = SaveError(
+                exc.error_code,
+                exc.message,
+                exc.fields,
+                getattr(exc, "match_ids", []),
+                duplicate_rule=getattr(exc, "duplicate_rule", ""),
+                duplicate_allow_save=getattr(exc, "allow_save", False),
             )
+            return SaveResult(None, False, [error])
 
     def _rest_collection(
         self, operation: str, records: Sequence[SObjectRecord], headers: SoapHeaders, assign: bool

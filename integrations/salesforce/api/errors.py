@@ -14,6 +14,8 @@ what Salesforce said. :func:`error_from_code` is the one place that picks the cl
 
 from __future__ import annotations
 
+from typing import Any
+
 import requests
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "SalesforceReconnectRequired",
     "SalesforceTransientError",
     "SalesforceValidationError",
+    "duplicate_result_ids",
+    "duplicate_result_rule",
     "error_from_code",
     "error_from_http",
 ]
@@ -80,7 +84,9 @@ class SalesforceValidationError(SalesforceError):
 
 class SalesforceDuplicatesDetected(SalesforceValidationError):
     """A duplicate rule blocked a save (DUPLICATES_DETECTED); `match_ids` are the records it
-    matched, so the caller can update one of them instead of failing."""
+    matched, `duplicate_rule` the rule's API name and `allow_save` whether the rule lets the
+    save through when the request carries the duplicate-rule header (an "Allow" rule, which the
+    API still blocks without that header; SALESFORCE.md "DUPLICATES_DETECTED")."""
 
     def __init__(
         self,
@@ -90,9 +96,13 @@ class SalesforceDuplicatesDetected(SalesforceValidationError):
         *,
         status: int | None = None,
         match_ids: list[str] | None = None,
+        duplicate_rule: str = "",
+        allow_save: bool = False,
     ) -> None:
         super().__init__(error_code, message, fields, status=status)
         self.match_ids = list(match_ids or [])
+        self.duplicate_rule = duplicate_rule
+        self.allow_save = allow_save
 
 
 # Upper-case codes are API exception/status codes; lower-case ones are OAuth token-endpoint
@@ -157,3 +167,27 @@ def error_from_http(exc: requests.RequestException, *, host: str) -> SalesforceT
     if isinstance(exc, requests.Timeout):
         return SalesforceTransientError("TIMEOUT", f"No answer from {host} in time ({kind}).")
     return SalesforceTransientError("CONNECTION_ERROR", f"Could not reach {host} ({kind}).")
+
+
+def duplicate_result_ids(duplicate_result: Any) -> list[str]:
+    """The ids of the existing records a duplicate rule matched (REST spells it duplicateResut)."""
+    ids: list[str] = []
+    if not isinstance(duplicate_result, dict):
+        return ids
+    for match in duplicate_result.get("matchResults") or []:
+        for record in match.get("matchRecords") or []:
+            record_id = (record.get("record") or {}).get("Id")
+            if record_id and record_id not in ids:
+                ids.append(record_id)
+    return ids
+
+
+def duplicate_result_rule(duplicate_result: Any) -> dict[str, Any]:
+    """The rule's API name and allowSave of a DuplicateResult, as keyword arguments of
+    SalesforceDuplicatesDetected."""
+    if not isinstance(duplicate_result, dict):
+        return {"duplicate_rule": "", "allow_save": False}
+    return {
+        "duplicate_rule": str(duplicate_result.get("duplicateRule") or ""),
+        "allow_save": duplicate_result.get("allowSave") in (True, "true"),
+    }

@@ -77,6 +77,9 @@ class SaveError:
     fields: list[str] = field(default_factory=list)
     # Ids of the existing records a duplicate rule matched (DUPLICATES_DETECTED only).
     duplicate_match_ids: list[str] = field(default_factory=list)
+    # The duplicate rule's API name, and whether it lets a save with the header through.
+    duplicate_rule: str = ""
+    duplicate_allow_save: bool = False
 
 
 @dataclass(frozen=True)
@@ -333,10 +336,19 @@ def _save_result(result: Element) -> SaveResult:
             message=_text(error, "message"),
             fields=[f.text for f in _children(error, "fields") if f.text],
             duplicate_match_ids=_duplicate_match_ids(error),
+            duplicate_rule=_duplicate_text(error, "duplicateRule"),
+            duplicate_allow_save=_duplicate_text(error, "allowSave") == "true",
         )
         for error in _children(result, "errors")
     ]
     return SaveResult(id=record_id, success=_text(result, "success") == "true", errors=errors)
+
+
+def _duplicate_text(error: Element, name: str) -> str:
+    """A scalar of a DuplicateError's ``duplicateResult`` (``duplicateRule``, ``allowSave``)."""
+    for duplicate_result in _children(error, "duplicateResult"):
+        return _text(duplicate_result, name).strip()
+    return ""
 
 
 def _duplicate_match_ids(error: Element) -> list[str]:

@@ -18,6 +18,7 @@ from django import forms
 from autorespond.models import Inquiry, Source
 from autorespond.selectors import inquiries_recent
 from integrations.salesforce.api.headers import HeaderOptionError, SoapHeaders, parse_header_options
+from integrations.salesforce.card.picklists import LeadPicklistChoices
 from integrations.salesforce.card.services import (
     NOT_CONNECTED_RULES,
     OWN_SETTING_FIELDS,
@@ -144,6 +145,9 @@ class SalesforceSettingsForm(forms.Form):
         widget=forms.Select(attrs={"aria-label": "Assignment rule"}),
     )
     notify_owner = _checkbox("Email the assigned owner")
+    # Issue 13: the org's own values (card.picklists); blank = the org's default.
+    lead_source = forms.ChoiceField(label="Lead source", required=False)
+    lead_status = forms.ChoiceField(label="Lead status", required=False)
     header_options = forms.CharField(
         label="API headers",
         required=False,
@@ -160,6 +164,7 @@ class SalesforceSettingsForm(forms.Form):
         current: SalesforceSettings,
         rules: OrgAssignmentRules | None = None,
         reload_rules: Callable[[], OrgAssignmentRules] | None = None,
+        picklists: LeadPicklistChoices | None = None,
         **kwargs: Any,
     ) -> None:
         self.source = source
@@ -173,6 +178,13 @@ class SalesforceSettingsForm(forms.Form):
         self.header_problems: dict[str, list[HeaderOptionError]] = {}
         # Set by clean() when the edited text overrode switch changes made in the same save.
         self.switches_overridden = False
+        self.picklists = picklists
+        for name in ("lead_source", "lead_status"):
+            chosen = getattr(current, name)
+            listed = getattr(picklists, name) if picklists else [("", "Your org's default")]
+            if chosen and chosen not in {value for value, _ in listed}:
+                listed = [*listed, (chosen, chosen)]
+            self.fields[name].choices = listed  # type: ignore[attr-defined]
         if source.parent_id is None:
             del self.fields["inherit_from_parent"]
         if self.inheriting:

@@ -81,9 +81,11 @@ PLAIN_ERRORS: dict[str, PlainError] = {
         "Choose Lead source and Status from the lists on this card, then press Retry.",
     ),
     "DUPLICATES_DETECTED": PlainError(
-        "A duplicate rule in your Salesforce org blocked the record because a similar one exists.",
-        "Ask your Salesforce admin to let integrations save (or report) duplicates, or turn on "
-        "Create only for new leads, then press Retry.",
+        "A duplicate rule in your Salesforce org blocked the record because it looks like a "
+        "record of another person (another email, or no matching email or phone), which is never "
+        "overwritten; the details name the rule and that record.",
+        "Ask your Salesforce admin to let the rule allow saving (with an alert), or correct the "
+        "other record, then press Retry.",
     ),
     "DUPLICATE_VALUE": PlainError(
         "A field that must be unique in your org already has this value on another record.",

@@ -39,6 +39,7 @@ from integrations.salesforce.sync.matching import (
     lookup_people_and_accounts,
     person_keys,
 )
+from integrations.salesforce.sync.org_schema import org_schema_for
 
 CREATE, UPDATE, SKIP, WAIT, NOTHING = "create", "update", "skip", "wait", "nothing"
 
@@ -132,6 +133,10 @@ def preview_inquiry(*, source: Source, inquiry: Inquiry, sync: InquirySync | Non
         item.account_key = account_key(item.account_name)
 
     client = salesforce_client(connection)
+    try:  # the fields are mapped with the org's schema, as the sync maps them (issue 13)
+        item.schema = org_schema_for(client=client)
+    except SalesforceError:
+        item.schema = None  # the mapping then assumes a new org's schema
     match: Match | None = None
     account_id = ""
     if linked:

@@ -49,6 +49,8 @@ OWN_SETTING_FIELDS = (
     "only_new_leads",
     "include_source_name",
     "header_options",
+    "lead_source",
+    "lead_status",
 )
 SETTING_FIELDS = ("inherit_from_parent", *OWN_SETTING_FIELDS)
 

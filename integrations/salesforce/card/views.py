@@ -26,6 +26,7 @@ from integrations.salesforce.card.forms import (
     PreviewForm,
     SalesforceSettingsForm,
 )
+from integrations.salesforce.card.picklists import lead_picklist_choices
 from integrations.salesforce.card.plain_errors import explain_error
 from integrations.salesforce.card.preview import Preview, preview_inquiry
 from integrations.salesforce.card.services import (
@@ -70,9 +71,17 @@ def card(request: HttpRequest, slug: str) -> HttpResponse:
     source = source_get_for_user(user=request.user, slug=slug)
     current = salesforce_settings_of(source=source)
     rules, reload_rules = _rules_for(source, current)
+    picklists = lead_picklist_choices(
+        connection=effective_salesforce_settings(source=source).connection, current=current
+    )
     if request.method == "POST":
         form = SalesforceSettingsForm(
-            request.POST, source=source, current=current, rules=rules, reload_rules=reload_rules
+            request.POST,
+            source=source,
+            current=current,
+            rules=rules,
+            reload_rules=reload_rules,
+            picklists=picklists,
         )
         if form.is_valid():
             try:
@@ -92,7 +101,9 @@ def card(request: HttpRequest, slug: str) -> HttpResponse:
                     )
                 return HttpResponseRedirect(_card_url(source))
     else:
-        form = SalesforceSettingsForm(source=source, current=current, rules=rules)
+        form = SalesforceSettingsForm(
+            source=source, current=current, rules=rules, picklists=picklists
+        )
     return render(
         request,
         "salesforce/card.html",

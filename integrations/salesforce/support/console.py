@@ -15,6 +15,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from autorespond.models import Source
 from integrations.salesforce.models import (
+    PERSON_RETRY_STATUSES,
     ConnectionStatus,
     InquirySync,
     SalesforceConnection,
@@ -151,7 +152,12 @@ def _sync_counts(source_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
 
 # A sync in one of these states with an error code is failing now; a sync that later went
 # through may keep its last error, which is history rather than a current problem.
-ERROR_STATUSES = (SyncStatus.FAILED, SyncStatus.RETRYING, SyncStatus.WAITING_RECONNECT)
+ERROR_STATUSES = (
+    SyncStatus.FAILED,
+    SyncStatus.BLOCKED_DUPLICATE,
+    SyncStatus.RETRYING,
+    SyncStatus.WAITING_RECONNECT,
+)
 
 
 def _last_errors(source_ids: Iterable[int]) -> dict[int, InquirySync]:
@@ -322,7 +328,7 @@ def console_connection_validate(
 
 def console_sync_retry(*, sync: InquirySync, actor: User) -> bool:
     """Send a failed sync again; False (and nothing done) when it is not failed."""
-    if sync.status != SyncStatus.FAILED:
+    if sync.status not in PERSON_RETRY_STATUSES:
         return False
     _retry(sync)
     staff_action_record(

@@ -15,9 +15,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.salesforce.models import (
+    InquirySync,
     SalesforcePerson,
 )
-from integrations.salesforce.sync.items import PersonBusy, SyncItem, WriteOutcome
+from integrations.salesforce.sync.items import PersonBusy, PlannedWrite, SyncItem, WriteOutcome
 from integrations.salesforce.sync.locks import lock_ttl_seconds
 from integrations.salesforce.sync.mapping import (
     ACCOUNT,
@@ -76,6 +77,11 @@ def claim_person_keys(org_id: str, item: SyncItem) -> Match | None:
             made, record_id = _claim(org_id, key, ours=ours, who="person")
             if made:
                 created.append(key)
+            elif record_id and key.startswith("phone:") and item.keys.email:
+                # A line someone else created a record under: with an email of our own, only
+                # the email says whose record it is (`matching`, rule 3), and the email's claim
+                # (sorted first) was ours. Not our record; the create goes on.
+                continue
             elif sobject := sobject_of_id(record_id):
                 release_claims(org_id, created)
                 return Match(sobject, record_id, "claimed")
@@ -170,6 +176,8 @@ def claim_people(org_id: str, items: Sequence[SyncItem]) -> dict[int, Match | st
             row = existing.get(key)
             if row is None:
                 continue
+            if row.record_id and key.startswith("phone:") and item.keys.email:
+                continue  # a line someone else has a record under (`matching`, rule 3)
             if row.created_at >= fresh_after:
                 if row.record_id:
                     sobject = sobject_of_id(row.record_id)
@@ -205,3 +213,22 @@ def claim_people(org_id: str, items: Sequence[SyncItem]) -> dict[int, Match | st
             logger.warning("claims raced despite the person locks; the batch waits a moment")
             return {key: (BUSY if value is None else value) for key, value in answers.items()}
     return answers
+
+
+def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
+    """Remember, committed before the call, that a create is being sent: if its answer is lost,
+    the next attempt knows to look for the record before creating again."""
+    sent_at = timezone.now().isoformat()
+    rows = []
+    for plan in plans:
+        detail = dict(plan.item.sync.detail)
+        detail["pending_create"] = {
+            "sobject": plan.sobject,
+            "sent_at": sent_at,
+            "keys": plan.item.keys.keys,
+            "account_key": plan.item.account_key if plan.create_account else "",
+        }
+        plan.item.sync.detail = detail
+        rows.append(plan.item.sync)
+    # One statement for the batch (autocommit: committed before the call goes out).
+    InquirySync.objects.bulk_update(rows, ["detail"])

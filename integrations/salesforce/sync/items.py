@@ -5,6 +5,7 @@ See docs/architecture.md ("One attempt").
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -14,13 +15,14 @@ from integrations.salesforce.api.errors import (
     SalesforceError,
     SalesforceTransientError,
 )
-from integrations.salesforce.api.headers import SoapHeaders
+from integrations.salesforce.api.headers import DuplicateRuleHeader, SoapHeaders
 from integrations.salesforce.models import (
     InquirySync,
     SalesforceSettings,
     SyncStatus,
 )
 from integrations.salesforce.sync.mapping import (
+    LeftOut,
     SalesforceFields,
     salesforce_fields,
 )
@@ -30,7 +32,7 @@ from integrations.salesforce.sync.matching import (
 )
 
 if TYPE_CHECKING:
-    pass
+    from integrations.salesforce.sync.org_schema import OrgSchema
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,10 @@ class SyncItem:
     # inquiries without a company).
     account_name: str = ""
     account_key: str = ""
+    # The org's schema (describe), read once per connection (`org_schema`).
+    schema: OrgSchema | None = None
+    # Fields Salesforce refused on an earlier write of this attempt, written again without.
+    refused: dict[str, LeftOut] = field(default_factory=dict)
 
     def fields_for(self, sobject: str, *, for_update: bool) -> SalesforceFields:
         return salesforce_fields(
@@ -68,6 +74,10 @@ class SyncItem:
             phone_region=self.region,
             send_job_description=self.settings.send_job_description,
             include_source_name=self.settings.include_source_name,
+            schema=self.schema,
+            lead_source=self.settings.lead_source,
+            lead_status=self.settings.lead_status,
+            refused=self.refused,
         )
 
 
@@ -86,6 +96,21 @@ class PlannedWrite:
     account_id: str = ""
     create_account: bool = False
     account_created: bool = False
+    # A create the org's duplicate rule flagged against another person's record, sent again
+    # with the duplicate-rule header because the rule allows saving (see `matching`, rule 6).
+    allow_duplicate: bool = False
+
+    @property
+    def write_headers(self) -> SoapHeaders:
+        """The source's headers, plus DuplicateRuleHeader allowSave=true for `allow_duplicate`."""
+        headers = self.item.headers
+        if not self.allow_duplicate:
+            return headers
+        rule = headers.duplicate_rule or DuplicateRuleHeader()
+        return dataclasses.replace(
+            headers, duplicate_rule=dataclasses.replace(rule, allow_save=True)
+        )
+
     # A busy plan's wait before its next pass (seconds), when not the usual one.
     retry_in: float | None = None
 

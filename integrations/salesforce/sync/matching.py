@@ -1,48 +1,39 @@
 """Finding the Salesforce record an inquiry belongs to: one record per person.
 
-Rules (issue 6), in order:
+**Identity: an email is a person's identity, and we never overwrite another person's.** These are
+the rules, in one place (README's "Matching" section says the same in plain words):
 
 1. An inquiry already linked to a record in this org always updates that record, whatever the
    record type setting says now: no look-up at all (this is `sync`'s job; `match_inquiries`
    simply passes linked requests through).
 2. Otherwise the person is looked up in Salesforce on email (case-insensitive) and on phone,
    among both Contacts and Leads.
-3. A converted Lead is never the match: the Contact it was converted into is (ConvertedContactId).
-4. Several records found → one deterministic choice, the first by:
+3. **Same person** (`is_same_person`): a record is the inquiry's person when its email is the
+   inquiry's email, or when its phone is the inquiry's phone and it has no email or the inquiry
+   has none. A record found **by phone alone whose email is another, non-empty one** belongs to
+   someone else who shares the line (a household, an office): it is not a match, and the
+   inquiry gets a record of its own.
+4. A converted Lead is never the match: the Contact it was converted into is (ConvertedContactId).
+5. Several records found → one deterministic choice, the first by:
    a. an email match before a phone match (an email address is personal; a phone number may be a
       shared office or household line);
    b. a Contact before a Lead, so a customer who is already a Contact never gets a new Lead;
    c. the most recently modified (LastModifiedDate), the record people are working on;
    d. the lowest Id, so the choice is stable when everything else is equal.
+6. **Duplicate rules.** When the org's duplicate rule refuses a create (DUPLICATES_DETECTED) and
+   names records, those records are read (`duplicates.identify_named_records`, one call) and
+   judged by rules 3-5. A named record that is the same person is the match (updated, or left
+   alone with *Create only for new leads*). Otherwise the rule matched someone else (same name and
+   company, say), and nothing is written to that record:
+   - a rule that allows saving (`allowSave: true`, an "Allow" rule with an alert) → the record is
+     created anyway with the duplicate-rule header (REST `Sforce-Duplicate-Rule-Header:
+     allowSave=true`, SOAP `DuplicateRuleHeader`);
+   - a rule that blocks → the sync stops with *Blocked by your Salesforce duplicate rule*, naming
+     the rule and the records; it is not retried by itself (the org's rule would block it again),
+     and a person can press Retry once the org's data or rule changed.
 
-How the look-up is done, and why:
-
-* One **Composite** request (one API call, SALESFORCE.md section 2) carries one SOQL query on Lead
-  and one on Contact. Each query asks for `Email = '<email>'` (SOQL `=` ignores case) OR a phone
-  field `LIKE` the number's digits with `%` between them (`'%4%1%5%5%5%5%1%2%1%2%'`), which finds
-  the number whatever format it was stored in: `(415) 555-1212`, `+1 415-555-1212`,
-  `415.555.1212`... The pattern can also match unrelated numbers that contain the same digits in
-  order, so every phone found is re-read with `phonenumbers` (in the source's region) and kept
-  only when it is the same number.
-* Why not SOSL `IN PHONE FIELDS`: SOSL is not one of Composite's resources (only sObject, Query
-  and QueryAll are), so it would cost a second API call per inquiry; and Salesforce's search index
-  is updated asynchronously, so a record created a moment ago (exactly the duplicate we must
-  catch) may not be found by SOSL yet, while SOQL sees it at once. SOQL also returns converted
-  Leads, which SOSL leaves out.
-* Trade-off: a leading-`%` LIKE cannot use an index, so on an org with millions of Leads the query
-  is a scan. Salesforce answers it, but slower; the LIMIT keeps the answer small.
-* Several inquiries are looked up together (a drain's batch): up to `PERSONS_PER_QUERY` people
-  share one query per object, as many as fit `MAX_SOQL_CHARS` (SOQL statements may be 100,000
-  characters; inside a Composite body the 16,384-byte URI limit of a plain GET does not apply,
-  Salesforce Help 000386264), and one Composite call carries up to `QUERIES_PER_COMPOSITE`
-  queries (Salesforce allows five query subrequests per Composite call). Each query's LIMIT
-  stays within one 2,000-row answer page.
-
-Accounts (Contacts only, see `sync`): a Contact about to be created for an inquiry with a company
-belongs to the Account of that company. The Account is looked up **in the same Composite call**,
-in the fifth query slot, so it costs no API call of its own: `Name IN (...)` (SOQL `=`/`IN`
-ignore case), oldest first. Several Accounts with one name → the oldest (CreatedDate), then the
-lowest Id (`choose_account`). `account_key` is the company's lock and claim key.
+How the look-up is done, and why (one Composite call, SOQL LIKE on phone digits, not SOSL;
+batching; Accounts in the same call): docs/architecture.md, "How the look-up is done".
 """
 
 from __future__ import annotations
@@ -207,20 +198,30 @@ def parse_salesforce_datetime(value: str) -> dt.datetime:
         return dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
+def is_same_person(request: MatchRequest, candidate: Candidate) -> tuple[bool, bool]:
+    """(by email, by phone): how `candidate` is `request`'s person by rule 3 of the module
+    docstring; (False, False) when it is not. A phone match whose record carries another
+    non-empty email is someone else sharing the line, so it is not a match."""
+    by_email = bool(request.email) and normalize_email(candidate.email) == request.email
+    by_phone = bool(request.phone) and any(
+        normalize_phone(p, region=request.region) == request.phone for p in candidate.phones
+    )
+    if by_phone and not by_email and request.email and normalize_email(candidate.email):
+        by_phone = False  # another person's email: never overwrite it
+    return by_email, by_phone
+
+
 def choose_match(request: MatchRequest, candidates: Iterable[Candidate]) -> MatchResult:
     """The record `request` belongs to among `candidates`, by the rules of the module docstring.
 
-    Candidates that match neither the email nor the phone (false positives of a shared query)
-    are ignored.
+    Candidates that are not the same person (`is_same_person`: false positives of a shared
+    query, or another person's record sharing the phone) are ignored.
     """
     # (email rank, type rank, -modified, id) -> Match; a converted Lead counts as its Contact.
     ranked: dict[tuple[str, str], tuple[tuple[Any, ...], Match]] = {}
     seen = 0
     for candidate in candidates:
-        by_email = bool(request.email) and normalize_email(candidate.email) == request.email
-        by_phone = bool(request.phone) and any(
-            normalize_phone(p, region=request.region) == request.phone for p in candidate.phones
-        )
+        by_email, by_phone = is_same_person(request, candidate)
         if not (by_email or by_phone):
             continue
         seen += 1
@@ -320,7 +321,7 @@ def _person_groups(requests: Sequence[MatchRequest]) -> list[Sequence[MatchReque
     return groups
 
 
-def _raise_subrequest_error(item: dict[str, Any]) -> None:
+def raise_subrequest_error(item: dict[str, Any]) -> None:
     body = item.get("body")
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
     status = int(item.get("httpStatusCode") or 500)
@@ -415,7 +416,7 @@ def lookup_candidates(
             )
         for (kind, _soql), item in zip(batch, results, strict=True):
             if int(item.get("httpStatusCode") or 0) >= 300:
-                _raise_subrequest_error(item)
+                raise_subrequest_error(item)
             records = (item.get("body") or {}).get("records") or []
             if kind == "person":
                 found.candidates.extend(candidate_from_record(r) for r in records)

@@ -134,7 +134,7 @@ def classify(result: AttemptResult, attempt_number: int) -> None:
             result.status = SyncStatus.RETRYING
             if result.retry_in is None:
                 result.retry_in = retry_delay(attempt_number)
-    elif result.status != SyncStatus.RETRYING:
+    elif result.status not in (SyncStatus.RETRYING, SyncStatus.BLOCKED_DUPLICATE):
         result.status = SyncStatus.FAILED
 
 
@@ -226,6 +226,7 @@ def _store(
                 detail["truncated"] = attempt_detail.get("truncated", [])
                 # What the write left out of the record (issue 13), shown by the card.
                 detail["left_out"] = attempt_detail.get("left_out", [])
+                _keep(detail, attempt_detail, "duplicate")
             elif result.status in (SyncStatus.RETRYING, SyncStatus.WAITING_BUDGET):
                 if result.counts:
                     row.attempt_count = row.attempt_count + 1
@@ -237,6 +238,9 @@ def _store(
                 row.attempt_count = (
                     row.attempt_count + 1 if result.status == SyncStatus.FAILED else 0
                 )
+                if result.status == SyncStatus.BLOCKED_DUPLICATE:
+                    # The rule and the records it named (ids only), for the card (issue 13).
+                    _keep(detail, attempt_detail, "duplicate")
             again = row.requested_version > version
             if next_in is None and again:
                 next_in = 0
@@ -275,6 +279,15 @@ _STORED = {
     "due_at": "timestamptz", "enqueued_at": "timestamptz", "detail": "jsonb",
     "updated_at": "timestamptz",
 }  # fmt: skip
+
+
+def _keep(detail: dict[str, Any], attempt_detail: dict[str, Any], key: str) -> None:
+    """Carry `key` of the attempt's detail onto the row's (the card reads the row), or drop the
+    row's stale value when the attempt has none."""
+    if attempt_detail.get(key):
+        detail[key] = attempt_detail[key]
+    else:
+        detail.pop(key, None)
 
 
 def _bulk_update(rows: Sequence[InquirySync]) -> None:

@@ -41,6 +41,7 @@ from integrations.salesforce.sync.matching import (
     lookup_people_and_accounts,
     parse_salesforce_datetime,
 )
+from integrations.salesforce.sync.org_schema import org_schema_for
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,11 @@ def plan_writes(
 ) -> list[PlannedWrite]:
     """Decide, for every item, which record it writes: its linked record, the match found in
     Salesforce (or skip it, with Create only for new leads), or a new record. The caller holds
-    the person locks of every item."""
+    the person locks of every item. Every item gets the org's schema (`org_schema`: stored,
+    else read now in one call), which its fields are mapped with."""
+    schema = org_schema_for(client=client)
+    for item in items:
+        item.schema = item.schema or schema
     plans: dict[int, PlannedWrite] = {}
     to_match: list[SyncItem] = []
     for index, item in enumerate(items):

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from django.utils import timezone
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import (
@@ -31,7 +30,17 @@ from integrations.salesforce.models import (
     SalesforcePerson,
     SyncStatus,
 )
-from integrations.salesforce.sync.claims import release_claims, remember_account
+from integrations.salesforce.sync.claims import (
+    mark_pending_create,
+    release_claims,
+    remember_account,
+)
+from integrations.salesforce.sync.degrade import WriteResult, write_degrading
+from integrations.salesforce.sync.duplicates import (
+    blocked_error,
+    duplicate_detail,
+    resolve_duplicate,
+)
 from integrations.salesforce.sync.items import (
     LINK_CREATED,
     LINK_MATCHED,
@@ -50,7 +59,6 @@ from integrations.salesforce.sync.mapping import (
 from integrations.salesforce.sync.matching import (
     ACCOUNT_ID_PREFIX,
     Match,
-    sobject_of_id,
 )
 from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
 
@@ -58,25 +66,6 @@ logger = logging.getLogger(__name__)
 
 # Errors of an update that mean the linked record is gone from Salesforce.
 _RECORD_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
-
-
-def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
-    """Remember, committed before the call, that a create is being sent: if its answer is lost,
-    the next attempt knows to look for the record before creating again."""
-    sent_at = timezone.now().isoformat()
-    rows = []
-    for plan in plans:
-        detail = dict(plan.item.sync.detail)
-        detail["pending_create"] = {
-            "sobject": plan.sobject,
-            "sent_at": sent_at,
-            "keys": plan.item.keys.keys,
-            "account_key": plan.item.account_key if plan.create_account else "",
-        }
-        plan.item.sync.detail = detail
-        rows.append(plan.item.sync)
-    # One statement for the batch (autocommit: committed before the call goes out).
-    InquirySync.objects.bulk_update(rows, ["detail"])
 
 
 def _api_of(headers: SoapHeaders) -> str:
@@ -87,7 +76,7 @@ def _group(plans: Sequence[PlannedWrite]) -> dict[tuple[str, str], list[PlannedW
     """Plans that can share one write call: same record type and same headers."""
     groups: dict[tuple[str, str], list[PlannedWrite]] = {}
     for plan in plans:
-        key = (plan.sobject, plan.item.headers.to_option_string())
+        key = (plan.sobject, plan.write_headers.to_option_string())
         groups.setdefault(key, []).append(plan)
     return groups
 
@@ -109,7 +98,7 @@ def _write_group(
         )
         for p, m in zip(plans, mapped, strict=True)
     ]
-    headers = plans[0].item.headers
+    headers = plans[0].write_headers
     try:
         if operation == "create":
             results = client.create_many(records, headers=headers)
@@ -125,6 +114,27 @@ def _write_group(
         else:
             out.append((plan, None, error_from_save_result(result), fields_))
     return out
+
+
+def _write_once(
+    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+) -> list[WriteResult]:
+    """One write of `plans` (one group): a Contact create that needs its company's new Account
+    goes with it (`_create_with_account`), the others in one call (`_write_group`)."""
+    if operation == "create" and len(plans) == 1 and plans[0].create_account:
+        plan = plans[0]
+        if not plan.account_id:
+            return [_create_with_account(client, plan)]
+        # The Account exists since an earlier round (SOAP): the Contact alone, joining it.
+        plan.create_account = False
+    return _write_group(client, operation, plans)
+
+
+def _write_degrading(
+    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+) -> list[WriteResult]:
+    """`_write_once`, and again without the fields Salesforce refused (`degrade`)."""
+    return write_degrading(client, operation, plans, write_once=_write_once, group=_group)
 
 
 def _account_error(error: SalesforceError, name: str) -> SalesforceError:
@@ -155,13 +165,14 @@ def _create_with_account(
     """
     item = plan.item
     mapped = item.fields_for(CONTACT, for_update=False)
-    account = account_fields(company=item.inquiry.company)
+    account = account_fields(company=item.inquiry.company, schema=item.schema)
     merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
     name = account.values["Name"]
-    account_headers = dataclasses.replace(item.headers, assignment_rule=None, email=None)
+    headers = plan.write_headers
+    account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
     org_id = client.connection.org_id
     try:
-        if not item.headers.needs_soap:
+        if not headers.needs_soap:
             subrequests = [
                 client.create_subrequest(
                     "refAccount", ACCOUNT, account.values, headers=account_headers
@@ -170,7 +181,7 @@ def _create_with_account(
                     "refContact",
                     CONTACT,
                     {**mapped.values, "AccountId": "@{refAccount.id}"},
-                    headers=item.headers,
+                    headers=headers,
                 ),
             ]
             items = client.composite(subrequests, all_or_none=True)
@@ -205,7 +216,7 @@ def _create_with_account(
             remember_account(org_id, item.account_key, existing)
         (contact_result,) = client.create_many(
             [SObjectRecord(CONTACT, {**mapped.values, "AccountId": plan.account_id})],
-            headers=item.headers,
+            headers=headers,
         )
     except SalesforceError as exc:
         return plan, None, exc, merged
@@ -310,6 +321,11 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     follow_up: list[PlannedWrite] = []
 
     if creates:
+        # Map first: the pending-create mark says the create is on its way, so nothing slow (the
+        # first use of the email and phone checks in a fresh worker) may stand between the mark
+        # and the call; a worker killed in that gap would leave a mark for a create never sent.
+        for plan in creates:
+            plan.item.fields_for(plan.sobject, for_update=False)
         mark_pending_create(creates)
     created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
     with_account = [p for p in creates if p.create_account]
@@ -322,14 +338,16 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
         alone.extend(p for p in with_account if id(p) not in done)
         with_account = []
     for group in _group(alone).values():
-        created.extend(_write_group(client, "create", group))
-    created.extend(_create_with_account(client, p) for p in with_account)
+        created.extend(_write_degrading(client, "create", group))
+    for plan in with_account:
+        created.extend(_write_degrading(client, "create", [plan]))
     for plan, record_id, error, mapped in created:
         index = index_of[id(plan)]
         detail: dict[str, Any] = {
             "action": "create",
             "api": _api_of(plan.item.headers),
             "truncated": mapped.truncation_detail(),
+            "left_out": mapped.left_out_detail(),
         }
         if plan.account_id:
             detail["account"] = {"id": plan.account_id, "created": plan.account_created}
@@ -343,11 +361,41 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 detail=detail,
             )
             continue
-        if isinstance(error, SalesforceDuplicatesDetected):
-            # A duplicate rule named an existing record: it is the match.
-            named = [i for i in error.match_ids if sobject_of_id(i)]
-            if named:
-                match = Match(sobject_of_id(named[0]) or "", named[0], "duplicate_rule")
+        status = ""
+        if isinstance(error, SalesforceDuplicatesDetected) and not plan.allow_duplicate:
+            # A duplicate rule named existing records: the match only when one of them is the
+            # same person (`matching`, rule 6); else create anyway or stop, as the rule says.
+            try:
+                resolution = resolve_duplicate(client, plan, error)
+            except SalesforceError as exc:
+                resolution, error = None, exc
+            if isinstance(resolution, PlannedWrite):
+                # An "Allow" rule flagged someone else: create with the allow-save header.
+                flagged = error
+                retry, record_id, error, mapped = _write_degrading(client, "create", [resolution])[
+                    0
+                ]
+                detail["truncated"] = mapped.truncation_detail()
+                detail["left_out"] = mapped.left_out_detail()
+                detail["duplicate"] = duplicate_detail(flagged, saved_anyway=True)
+                if retry.account_id:
+                    detail["account"] = {"id": retry.account_id, "created": retry.account_created}
+                if error is None and record_id:
+                    outcomes[index] = WriteOutcome(
+                        plan.item,
+                        SyncStatus.CREATED,
+                        plan.sobject,
+                        record_id,
+                        LINK_CREATED,
+                        detail=detail,
+                    )
+                    continue
+            elif resolution == "blocked":
+                status = SyncStatus.BLOCKED_DUPLICATE
+                detail["duplicate"] = duplicate_detail(error, saved_anyway=False)
+                error = blocked_error(error)
+            elif isinstance(resolution, Match):
+                match = resolution
                 link = LINK_SKIPPED if plan.item.settings.only_new_leads else LINK_MATCHED
                 action = "skip" if plan.item.settings.only_new_leads else "update"
                 resolved = PlannedWrite(
@@ -366,7 +414,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 else:
                     follow_up.append(resolved)
                 continue
-        outcomes[index] = WriteOutcome(plan.item, "", plan.sobject, error=error, detail=detail)
+        outcomes[index] = WriteOutcome(plan.item, status, plan.sobject, error=error, detail=detail)
         if not isinstance(error, SalesforceTransientError):
             # Refused before anything was written (validation, auth, rate limit): no record
             # can exist (over SOAP a new Account may, but its claim points at it and stays), so
@@ -381,12 +429,13 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
         again: list[PlannedWrite] = []
         for group in _group(batch).values():
-            for plan, _record_id, error, mapped in _write_group(client, "update", group):
+            for plan, _record_id, error, mapped in _write_degrading(client, "update", group):
                 index = index_of[id(plan)]
                 detail = {
                     "action": "update",
                     "api": _api_of(plan.item.headers),
                     "truncated": mapped.truncation_detail(),
+                    "left_out": mapped.left_out_detail(),
                     "match": plan.match.as_detail() if plan.match else {},
                 }
                 if error is None:

@@ -21,6 +21,8 @@ from integrations.salesforce.models import (
     SalesforceConnection,
     SalesforceSettings,
 )
+from integrations.salesforce.oauth.tokens import salesforce_client
+from integrations.salesforce.sync.org_schema import org_schema_refresh
 from integrations.salesforce.sync.runner import AttemptResult, sync_inquiry_run
 from salesforce_emulator import EmulatorServer
 from tests.salesforce_emulator.conftest import connect
@@ -30,7 +32,7 @@ def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) 
     """Connect `source` to `org` through the emulator's OAuth flow (auto-approved)."""
     token = connect(server, org)
     _, org_id, user_id = token["id"].rsplit("/", 2)
-    return SalesforceConnection.objects.create(
+    connection = SalesforceConnection.objects.create(
         source=source,
         login_url=server.login_url,
         instance_url=token["instance_url"],
@@ -40,6 +42,10 @@ def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) 
         access_token=token["access_token"],
         refresh_token=token.get("refresh_token", ""),
     )
+    # The org's schema, as Validate Connection (or the first sync) reads it: syncs then cost
+    # only their own calls.
+    org_schema_refresh(client=salesforce_client(connection))
+    return connection
 
 
 @pytest.fixture

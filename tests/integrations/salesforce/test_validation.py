@@ -12,6 +12,7 @@ from integrations.salesforce.api.headers import SoapHeaders
 from integrations.salesforce.models import (
     ConnectionStatus,
     SalesforceConnection,
+    SalesforceOrgSchema,
     SalesforceSettings,
     SyncStatus,
 )
@@ -51,10 +52,12 @@ def test_a_working_connection_validates_with_one_api_call(
     assert result.ok
     assert result.message == f"Connected as {username}, who can create Leads."
     new_calls = control.calls(org["org_id"])[calls_before:]
-    # The identity URL is on the login host and costs nothing; describe is the one API call.
+    # The identity URL is on the login host and costs nothing; the describes of Lead, Contact
+    # and Account (the org's schema, kept for the sync) are the one API call, a Composite.
     assert [(c["method"], c["path"]) for c in new_calls] == [
-        ("GET", "/services/data/v59.0/sobjects/Lead/describe")
+        ("POST", "/services/data/v59.0/composite")
     ]
+    assert SalesforceOrgSchema.objects.get(connection=connected).stale is False
     stored = SalesforceConnection.objects.get(pk=connected.pk)
     assert stored.last_validation_ok is True
     assert stored.last_validated_at == result.checked_at
@@ -69,7 +72,12 @@ def test_validation_checks_the_record_type_the_source_creates(
     result = connection_validate(connection=connected)
 
     assert result.message.endswith("who can create Contacts.")
-    assert control.calls(org["org_id"])[-1]["path"].endswith("/sobjects/Contact/describe")
+    connection_validate(connection=connected)
+    # Without the permission on Contacts, the same check says so.
+    control.set_user_permissions(org["org_id"], connected.user_id, cannot_create=["Contact"])
+    refused = connection_validate(connection=connected)
+    assert not refused.ok
+    assert "cannot create Contacts" in refused.reason
 
 
 def test_validation_refreshes_an_expired_token(

@@ -43,9 +43,11 @@ def _map(inquiry: Inquiry, sobject: str = "Lead", **options: object):  # type: i
     return salesforce_fields(inquiry=inquiry, sobject=sobject, **kwargs)  # type: ignore[arg-type]
 
 
-def test_lead_create_maps_person_fields_and_never_status() -> None:
+def test_lead_create_maps_person_fields_with_the_web_lead_source_and_no_status() -> None:
+    """Status is left to the org's default unless the owner chose one (issue 13)."""
     mapped = _map(_inquiry())
     assert mapped.values == {
+        "LeadSource": "Web",
         "FirstName": "Ann",
         "LastName": "Lee",
         "Company": "Lee Bakery",
@@ -62,6 +64,7 @@ def test_lead_create_maps_person_fields_and_never_status() -> None:
 def test_contact_uses_mailing_address_and_has_no_company() -> None:
     mapped = _map(_inquiry(), "Contact")
     assert mapped.values == {
+        "LeadSource": "Web",
         "FirstName": "Ann",
         "LastName": "Lee",
         "Email": "Ann@Example.com",
@@ -79,20 +82,20 @@ def test_job_description_only_when_asked() -> None:
     assert on.values["Description"] == "Leaking kitchen tap"
 
 
-def test_source_name_goes_to_lead_source_on_leads_and_description_on_contacts() -> None:
-    assert "LeadSource" not in _map(_inquiry()).values
+def test_source_name_goes_to_lead_source_on_leads_and_contacts() -> None:
+    assert _map(_inquiry()).values["LeadSource"] == "Web"
     lead = _map(_inquiry(), include_source_name=True)
     assert lead.values["LeadSource"] == "Joe's Plumbing"
     assert "Description" not in lead.values
     contact = _map(_inquiry(), "Contact", include_source_name=True, send_job_description=True)
-    assert "LeadSource" not in contact.values
-    assert contact.values["Description"] == "Leaking kitchen tap\n\nSource: Joe's Plumbing"
+    assert contact.values["LeadSource"] == "Joe's Plumbing"
+    assert contact.values["Description"] == "Leaking kitchen tap"
 
 
 def test_long_source_name_goes_to_description_instead_of_lead_source() -> None:
     name = "Joe's Plumbing and Heating of Greater Springfield East"
     mapped = _map(_inquiry(), include_source_name=True, source_name=name)
-    assert "LeadSource" not in mapped.values
+    assert mapped.values["LeadSource"] == "Web"
     assert mapped.values["Description"] == f"Source: {name}"
 
 

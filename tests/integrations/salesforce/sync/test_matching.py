@@ -9,6 +9,7 @@ from integrations.salesforce.sync.matching import (
     account_lookup_soql,
     choose_account,
     choose_match,
+    is_same_person,
     lookup_soql,
     normalize_phone,
     person_keys,
@@ -148,3 +149,18 @@ def test_the_oldest_account_of_that_name_then_the_lowest_id_is_chosen() -> None:
     ]
     assert choose_account("Lee Bakery", records) == "001A"
     assert choose_account("Other Co", records) is None
+
+
+def test_a_phone_match_with_another_email_is_someone_else() -> None:
+    """Rule 3: a shared line is not a shared identity."""
+    other = Candidate("Lead", "00Q000000000003AAA", email="tom@example.com", phones=("4155551212",))
+    no_email = Candidate("Lead", "00Q000000000004AAA", phones=("4155551212",))
+    assert is_same_person(REQUEST, other) == (False, False)
+    assert is_same_person(REQUEST, no_email) == (False, True)
+    assert choose_match(REQUEST, [other]).match is None
+    # An inquiry without an email cannot tell the two apart: the line is the person.
+    phone_only = MatchRequest(key=2, phone=REQUEST.phone)
+    assert is_same_person(phone_only, other) == (False, True)
+    # The same email in other letters is the person, whatever the phone.
+    shouting = Candidate("Lead", "00Q000000000005AAA", email="ANN@example.com", phones=("1",))
+    assert is_same_person(REQUEST, shouting) == (True, False)

@@ -263,17 +263,21 @@ def test_include_source_name_off_leaves_the_source_out(business, connection, con
     enable(business, include_source_name=False, send_job_description=True)
     send(business, **PERSON)
     (lead,) = leads(control, org)
-    assert lead["LeadSource"] is None
+    # The org's "Web" value, the default Lead source of a web inquiry (issue 13).
+    assert lead["LeadSource"] == "Web"
     assert "Joe's Plumbing" not in (lead["Description"] or "")
 
 
-def test_include_source_name_on_a_contact_goes_into_the_description(
+def test_include_source_name_on_a_contact_goes_into_its_lead_source(
     business, connection, control, org
 ):  # type: ignore[no-untyped-def]
+    """Contacts have LeadSource too (issue 13): the source's name goes there when the
+    picklist accepts it (this org's is not restricted)."""
     enable(business, record_type="Contact", include_source_name=True)
     send(business, **PERSON)
     (contact,) = contacts(control, org)
-    assert contact["Description"] == "Source: Joe's Plumbing"
+    assert contact["LeadSource"] == "Joe's Plumbing"
+    assert contact["Description"] is None
 
 
 # --------------------------------------------------------------------------- matching

@@ -245,17 +245,17 @@ def test_a_validation_error_is_stored_with_code_message_and_fields_and_can_be_re
     business, connection, control, org
 ):  # type: ignore[no-untyped-def]
     enable(business)
-    # Django accepts a dotless domain; Salesforce does not.
-    sync = send(business, **{**PERSON, "email": "ann@localhost"})
+    # The connected user lost the permission to create Leads after connecting.
+    control.set_user_permissions(org["org_id"], connection.user_id, cannot_create=["Lead"])
+    sync = send(business, **PERSON)
     assert sync.status == SyncStatus.FAILED
-    assert (sync.error_code, sync.error_fields) == ("INVALID_EMAIL_ADDRESS", ["Email"])
-    assert sync.error_message == "Email: invalid email address: ann@localhost"
+    assert sync.error_code == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+    assert sync.error_message
     assert sync.due_at is None
     attempt = sync.attempts.get()
-    assert (attempt.outcome, attempt.error_code, attempt.error_fields) == (
+    assert (attempt.outcome, attempt.error_code) == (
         "failed",
-        "INVALID_EMAIL_ADDRESS",
-        ["Email"],
+        "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
     )
     assert not SalesforcePerson.objects.exclude(match_key__startswith="lock:").exists()
 
@@ -265,8 +265,11 @@ def test_a_validation_error_is_stored_with_code_message_and_fields_and_can_be_re
     run(sync.inquiry)
     assert sync_of(sync.inquiry).attempts.count() == 2
 
-    # Once the inquiry is corrected, it is sent.
-    sync = send(business, email="ann@example.com")
+    # Once the admin gives the permission back, Retry sends it.
+    control.set_user_permissions(org["org_id"], connection.user_id, cannot_create=[])
+    sync_retry(sync=sync)
+    run(sync.inquiry)
+    sync = sync_of(sync.inquiry)
     assert sync.status == SyncStatus.CREATED
     assert (sync.error_code, sync.error_message, sync.error_fields) == ("", "", [])
     assert len(leads(control, org)) == 1

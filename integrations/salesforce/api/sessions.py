@@ -64,7 +64,12 @@ def shared_http_session(connection: SalesforceConnection) -> TimeoutSession:
     key = (os.getpid(), connection.pk or 0, connection.instance_url)
     with _SESSIONS_LOCK:
         session = _SESSIONS.get(key)
-        if session is None or session.verify != (settings.SALESFORCE_CA_BUNDLE or True):
+        # A session is made anew when the settings it was made with changed (its CA or timeout).
+        if (
+            session is None
+            or session.verify != (settings.SALESFORCE_CA_BUNDLE or True)
+            or session.timeout != settings.SALESFORCE_HTTP_TIMEOUT
+        ):
             session = salesforce_http_session()
             _SESSIONS[key] = session
         _SESSIONS.move_to_end(key)

@@ -8,8 +8,14 @@ class SalesforceConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported when the app registry is ready: models must be loaded before these modules.
+        # `tasks` registers the Celery tasks in every process, not only the worker: services
+        # send them by name (task_queue), and a web process that never imported `tasks` would
+        # find no task of that name, so each inquiry would wait for the sweeper.
         from autorespond import hooks
-        from integrations.salesforce import checks  # noqa: F401  (registers system checks)
+        from integrations.salesforce import (
+            checks,  # noqa: F401  (registers system checks)
+            tasks,  # noqa: F401  (registers the Celery tasks)
+        )
         from integrations.salesforce.sync.scheduling import inquiry_sync_status, on_inquiry_changed
 
         # ready() may run more than once (Django's docs say so): register each callable once.

@@ -394,9 +394,10 @@ class Scenario:
         duplicated = sum(count - 1 for count in per_person.values() if count > 1)
         duplicated += sum(count for name, count in per_person.items() if name not in people)
         missing = sum(1 for person in people if per_person[person] == 0)
-        last_success = SyncAttempt.objects.filter(
+        successes = SyncAttempt.objects.filter(
             sync__inquiry__source=self.source, outcome__in=SUCCESS_STATUSES
-        ).aggregate(last=Max("finished_at"))["last"]
+        )
+        last_success = successes.aggregate(last=Max("finished_at"))["last"]
         recovery_seconds = None
         if pending == 0 and last_success is not None:
             recovery_seconds = max(0.0, last_success.timestamp() - recovered)
@@ -405,6 +406,30 @@ class Scenario:
             outage_calls = self.timeline.calls_at_recovery - self.timeline.calls_at_start
         assert self.worker is not None and self.beat is not None
         notes = list(self.timeline.notes)
+        if self.timeline.started is not None and self.timeline.recovered is not None:
+            notes.append(
+                f"fault at {clock(self.timeline.started)}, recovered at "
+                f"{clock(self.timeline.recovered)}"
+            )
+        last = successes.order_by("-finished_at").first()
+        if last is not None and last_success is not None and recovery_seconds:
+            # What held the slowest inquiry up: its attempts before the one that synced it.
+            history = list(
+                SyncAttempt.objects.filter(sync=last.sync_id)
+                .order_by("started_at")
+                .values_list("started_at", "outcome", "error_code")
+            )
+            notes.append(
+                f"last synced: inquiry {last.sync.inquiry_id} at {clock(last_success.timestamp())}"
+                ", after "
+                + (
+                    ", ".join(
+                        f"{clock(at.timestamp())} {outcome} {code}".rstrip()
+                        for at, outcome, code in history[:-1]
+                    )
+                    or "no earlier attempt"
+                )
+            )
         refused = {str(code): n for code, n in codes.items() if code not in (200, 201)}
         if refused:
             notes.append(f"API refused POSTs: {refused}")
@@ -459,6 +484,10 @@ class Suite:
 
 
 # --------------------------------------------------------------------------- report
+
+
+def clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
 
 
 def fmt_seconds(result: Result) -> str:

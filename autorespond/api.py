@@ -2,18 +2,27 @@
 fixed by the product; the OpenAPI schema is served at `/api/v1/openapi.json`.
 
 Every bad request gets a 4xx with `{"errors": [{"field": …, "message": …}, …]}` naming each bad
-field, and changes nothing.
+field, and changes nothing. What is not the client's fault is never a traceback: a database that
+cannot be reached (or a lock that outlasted the busy timeout) is a 503 with Retry-After, anything
+else a 500 in the same JSON shape, its traceback in the log (`autorespond.api`).
+
+Text rule (every text field, the path's too): control characters are refused (400 naming the
+field) except tab, line feed and carriage return; so are unpaired UTF-16 surrogates, which no
+database can store. NUL, which PostgreSQL cannot store in text, is the case that matters most.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -23,16 +32,42 @@ from ninja.security import HttpBearer
 from pydantic import ConfigDict, Field, field_validator
 
 from autorespond.hooks import inquiry_sync_status
+from autorespond.middleware import api_error
 from autorespond.models import SLUG_VALIDATOR, Inquiry, Source
 from autorespond.services import api_key_authenticate, inquiry_upsert, source_upsert
 
+logger = logging.getLogger(__name__)
+
+# C0 controls but tab, LF and CR; DEL and the C1 controls; unpaired surrogates (json.loads
+# accepts "\ud800", which no UTF-8 database can store).
+_FORBIDDEN_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_CHARACTER_MESSAGE = (
+    "Must not contain control characters such as NUL (tab and line breaks are allowed)."
+)
+
+
+def text_error(value: str) -> str | None:
+    """The message for a text value the API refuses, or None when it is acceptable."""
+    return CONTROL_CHARACTER_MESSAGE if _FORBIDDEN_CHARACTERS.search(value) else None
+
+
+class TextSchema(Schema):
+    """A body schema whose every text field follows the text rule (module docstring)."""
+
+    @field_validator("*")
+    @classmethod
+    def _text_rule(cls, value: Any) -> Any:
+        if isinstance(value, str) and (message := text_error(value)):
+            raise ValueError(message)
+        return value
+
 
 class GuardedJsonParser(Parser):
-    """Checks what pydantic cannot see: the body's size, and that it is JSON at all."""
+    """Checks what pydantic cannot see: that the body is JSON at all. Its size was checked by
+    `ApiGuardMiddleware`, which read it (at most `API_MAX_BODY_BYTES`)."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.API_MAX_BODY_BYTES:
+        if len(request.body) > settings.API_MAX_BODY_BYTES:  # in case the middleware is off
             raise HttpError(413, f"Body too large: at most {settings.API_MAX_BODY_BYTES} bytes.")
         try:
             return json.loads(request.body or b"")
@@ -74,6 +109,7 @@ _PYDANTIC_MESSAGES = {
     "string_type": "Must be a string.",
     "string_too_long": "Too long: at most {max_length} characters.",
     "string_too_short": "Must not be empty.",
+    "string_unicode": "Must be valid Unicode text (no unpaired surrogates).",
     "json_invalid": "Malformed JSON.",
     "model_attributes_type": "The body must be a JSON object.",
     "dict_type": "The body must be a JSON object.",
@@ -93,7 +129,30 @@ def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> Http
         else:
             message = error.get("msg", "Invalid value.")
         errors.append({"field": _field_name(error.get("loc", ())), "message": message})
+    if _is_inquiry_post(request) and not any(e["field"] == "source" for e in errors):
+        # Every error at once: the source is checked against the database only when the rest is
+        # valid (see post_inquiry), so here it is checked for the other errors' company.
+        errors.extend(_unknown_source_errors(request))
     return _error_response(request, 400, errors)
+
+
+def _is_inquiry_post(request: HttpRequest) -> bool:
+    match = request.resolver_match
+    return request.method == "POST" and match is not None and match.url_name == "post_inquiry"
+
+
+def _unknown_source_errors(request: HttpRequest) -> list[dict[str, str]]:
+    try:
+        slug = json.loads(request.body).get("source")
+    except (ValueError, AttributeError):
+        return []
+    if isinstance(slug, str) and not Source.objects.filter(slug=slug).exists():
+        return [{"field": "source", "message": _unknown_source_message(slug)}]
+    return []
+
+
+def _unknown_source_message(slug: str) -> str:
+    return f"Unknown source '{slug}'."
 
 
 @api.exception_handler(AuthenticationError)
@@ -113,11 +172,42 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return _error_response(request, exc.status_code, [{"field": "body", "message": str(exc)}])
 
 
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The database is down, unreachable, or locked past the busy timeout: nothing was stored,
+    and the same request can simply be sent again (the upsert makes that safe)."""
+    logger.error("database unavailable at %s %s", request.method, request.path, exc_info=exc)
+    response = api_error(
+        503,
+        "The service is temporarily unavailable: nothing was stored. "
+        f"Try again in {settings.API_RETRY_AFTER_SECONDS} seconds.",
+    )
+    response["Retry-After"] = str(settings.API_RETRY_AFTER_SECONDS)
+    return response
+
+
+@api.exception_handler(Exception)
+def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Replaces Ninja's default, which answers with the traceback as text when DEBUG is on."""
+    logger.error("unexpected error at %s %s", request.method, request.path, exc_info=exc)
+    return api_error(
+        500, "Internal error: the request was not processed. It has been logged; try again later."
+    )
+
+
 def _optional_text(max_length: int) -> Any:
     return Field(default=None, max_length=max_length)
 
 
-class InquiryIn(Schema):
+def _path_errors(**values: str) -> None:
+    """Apply the text rule to path parameters (pydantic only sees the body)."""
+    errors = [(name, message) for name, value in values.items() if (message := text_error(value))]
+    if errors:
+        raise _FieldErrors(errors)
+
+
+class InquiryIn(TextSchema):
     """An inquiry as Auto-Respond sends it. Absent fields keep their stored value; null clears."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -183,7 +273,10 @@ class InquiryOut(Schema):
 
 
 class ErrorItem(Schema):
-    field: str
+    field: str | None = Field(
+        description="The bad field (a body field, a path parameter, `body` or `Authorization`); "
+        "null when the error is about no one field (500, 503)."
+    )
     message: str
 
 
@@ -191,7 +284,7 @@ class ErrorsOut(Schema):
     errors: list[ErrorItem]
 
 
-class SourceIn(Schema):
+class SourceIn(TextSchema):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=200)
@@ -204,10 +297,12 @@ class SourceOut(Schema):
     parent: str | None
 
 
-def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
+def inquiry_out(inquiry: Inquiry, *, source_slug: str | None = None) -> dict[str, Any]:
+    """The inquiry as the API shows it. `source_slug` saves loading the source when the caller
+    knows it (the POST named it)."""
     data: dict[str, Any] = {
         "id": inquiry.external_id,
-        "source": inquiry.source.slug,
+        "source": source_slug if source_slug is not None else inquiry.source.slug,
         **{
             field: getattr(inquiry, field)
             for field in InquiryIn.model_fields
@@ -222,26 +317,38 @@ def inquiry_out(inquiry: Inquiry) -> dict[str, Any]:
 
 @api.post(
     "/inquiries",
-    response={200: InquiryOut, 201: InquiryOut, 400: ErrorsOut, 401: ErrorsOut, 413: ErrorsOut},
+    response={
+        200: InquiryOut,
+        201: InquiryOut,
+        400: ErrorsOut,
+        401: ErrorsOut,
+        413: ErrorsOut,
+        503: ErrorsOut,
+    },
     summary="Create or update an inquiry",
+    url_name="post_inquiry",
 )
 def post_inquiry(request: HttpRequest, payload: InquiryIn) -> Status:
     """The first POST of a (source, id) pair creates the inquiry (201); later ones update it (200):
-    fields present replace stored values, fields absent keep them."""
-    source = Source.objects.filter(slug=payload.source).first()
-    if source is None:
-        raise _FieldErrors([("source", f"Unknown source '{payload.source}'.")])
+    fields present replace stored values, fields absent keep them. Sending the same inquiry
+    again (or twice at once) is safe: one inquiry, one sync per real change."""
     data = payload.model_dump(exclude_unset=True, exclude={"id", "source"})
-    result = inquiry_upsert(source=source, external_id=payload.id, data=data)
-    return Status(201 if result.created else 200, inquiry_out(result.inquiry))
+    try:
+        result = inquiry_upsert(source=payload.source, external_id=payload.id, data=data)
+    except Source.DoesNotExist:
+        raise _FieldErrors([("source", _unknown_source_message(payload.source))]) from None
+    return Status(
+        201 if result.created else 200, inquiry_out(result.inquiry, source_slug=payload.source)
+    )
 
 
 @api.get(
     "/inquiries/{source}/{inquiry_id}",
-    response={200: InquiryOut, 401: ErrorsOut, 404: ErrorsOut},
+    response={200: InquiryOut, 400: ErrorsOut, 401: ErrorsOut, 404: ErrorsOut, 503: ErrorsOut},
     summary="An inquiry and its sync status",
 )
 def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> Status:
+    _path_errors(source=source, id=inquiry_id)
     inquiry = (
         Inquiry.objects.select_related("source")
         .filter(source__slug=source, external_id=inquiry_id)
@@ -256,7 +363,7 @@ def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> Status:
 
 @api.put(
     "/sources/{slug}",
-    response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 401: ErrorsOut},
+    response={200: SourceOut, 201: SourceOut, 400: ErrorsOut, 401: ErrorsOut, 503: ErrorsOut},
     summary="Create or update a source (a business, or a location with a parent)",
 )
 def put_source(request: HttpRequest, slug: str, payload: SourceIn) -> Status:

@@ -7,7 +7,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 SLUG_VALIDATOR = RegexValidator(
-    r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+    # \Z, not $: "$" also matches before a final newline, which would let "slug\n" through.
+    r"^[a-z0-9]+(?:-[a-z0-9]+)*\Z",
     "Use lowercase letters, digits and single hyphens (for example 'joes-plumbing-east').",
 )
 
@@ -84,6 +85,10 @@ class Inquiry(models.Model):
     job_description = models.TextField(blank=True, max_length=32000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set by every write that created ("c…") or changed ("u…") the row to a random token of that
+    # write, so the single upsert statement of `inquiry_upsert` tells its caller, from the row it
+    # returns, whether it inserted, changed or left the inquiry as it was (see services.py).
+    write_token = models.CharField(max_length=40, blank=True, default="", editable=False)
 
     class Meta:
         verbose_name_plural = "inquiries"

@@ -5,15 +5,28 @@ Views, the API and commands call these; nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from autorespond.db import (
+    column,
+    fetch_returned,
+    insert_columns,
+    insert_fields,
+    insert_params,
+    quote,
+    returning_columns,
+    vendor,
+)
 from autorespond.hooks import inquiry_changed
 from autorespond.models import ApiKey, Inquiry, Source
 
@@ -73,36 +86,106 @@ class InquiryUpsertResult:
 
 
 def inquiry_upsert(
-    *, source: Source, external_id: str, data: dict[str, Any]
+    *, source: Source | str, external_id: str, data: dict[str, Any]
 ) -> InquiryUpsertResult:
     """Create the inquiry, or update the fields present in `data` and keep the others.
 
+    `source` is a Source or its slug. `data` holds already validated values of
+    `INQUIRY_FIELDS` (None clears a field). One `INSERT … ON CONFLICT (source, external_id) DO
+    UPDATE … RETURNING` statement does the work, so simultaneous first calls for one pair give
+    one inquiry: the database's unique constraint decides which call created it, and the others
+    update (or find unchanged) the row it made. The row is always returned; its `write_token`
+    says whether this call inserted it, changed it or left it as it was.
+
     Every create and every real change is told to the integrations (`hooks.inquiry_changed`),
-    inside the transaction; the Salesforce one then requests a sync after commit.
+    inside the same transaction; a call that changes nothing tells nobody.
+
+    Raises Source.DoesNotExist when `source` is a slug that no source has.
     """
     unknown = set(data) - set(INQUIRY_FIELDS)
     if unknown:
         raise ValueError(f"Unknown inquiry fields: {sorted(unknown)}")
+    token = secrets.token_hex(16)
     with transaction.atomic():
-        inquiry = (
-            Inquiry.objects.select_for_update()
-            .filter(source=source, external_id=external_id)
-            .first()
-        )
-        created = inquiry is None
+        inquiry = fetch_returned(Inquiry, *_inquiry_upsert_sql(source, external_id, data, token))
         if inquiry is None:
-            inquiry = Inquiry(source=source, external_id=external_id)
-        changed = created
-        for field, value in data.items():
-            value = "" if value is None else value
-            if getattr(inquiry, field) != value:
-                setattr(inquiry, field, value)
-                changed = True
+            raise Source.DoesNotExist(f"No source with the slug {source!r}.")
+        created = inquiry.write_token == "c" + token
+        changed = created or inquiry.write_token == "u" + token
+        if isinstance(source, Source):
+            inquiry.source = source
         if changed:
-            inquiry.full_clean(validate_unique=False)
-            inquiry.save()
             inquiry_changed(inquiry)
     return InquiryUpsertResult(inquiry=inquiry, created=created, changed=changed)
+
+
+def _inquiry_upsert_sql(
+    source: Source | str, external_id: str, data: dict[str, Any], token: str
+) -> tuple[str, list[Any]]:
+    """The upsert statement of `inquiry_upsert` and its parameters."""
+    by_slug = not isinstance(source, Source)
+    row = Inquiry(
+        source_id=0 if by_slug else source.pk,
+        external_id=external_id,
+        write_token="c" + token,
+        **{field: "" if value is None else value for field, value in data.items()},
+    )
+    params = insert_params(row)
+    if by_slug:
+        del params[_SOURCE_INDEX]
+        params.append(source)
+    sql = _inquiry_upsert_statement(vendor(), tuple(sorted(data)), by_slug)
+    return sql, [*params, "u" + token]
+
+
+_SOURCE_INDEX = [f.name for f in insert_fields(Inquiry)].index("source")
+
+
+@functools.lru_cache(maxsize=4096)  # at most 2 ** len(INQUIRY_FIELDS) * 2 statements per vendor
+def _inquiry_upsert_statement(vendor: str, present: tuple[str, ...], by_slug: bool) -> str:
+    """The SQL of the upsert for the fields `present` in the request (built once per shape).
+
+    Insert: every field (absent ones empty), write_token "c<token>". On conflict: the fields
+    present are set; `updated_at` and write_token "u<token>" only when one of them differs from
+    the stored value. The SET expressions read the row as it was, after any concurrent writer
+    committed (both databases lock the conflicting row first), so the comparison is exact.
+    With a slug the source's id comes from a SELECT in the same statement: no row back means
+    no such source. Field names are the columns of these fields (none has a db_column).
+    """
+    columns = insert_columns(Inquiry)
+    placeholders = ["%s"] * len(columns)
+    source_from = ""
+    if by_slug:
+        placeholders[_SOURCE_INDEX] = "s." + quote(Source._meta.pk.column)
+        source_from = (
+            f" FROM {quote(Source._meta.db_table)} s"
+            f" WHERE s.{quote(Source._meta.get_field('slug').column)} = %s"
+        )
+    differs = (
+        " OR ".join(f"{column(Inquiry, name)} <> EXCLUDED.{quote(name)}" for name in present)
+        or "1 = 0"
+    )
+    assignments = [f"{quote(name)} = EXCLUDED.{quote(name)}" for name in present]
+    assignments += [
+        f"{quote('updated_at')} = CASE WHEN {differs} THEN EXCLUDED.{quote('updated_at')}"
+        f" ELSE {column(Inquiry, 'updated_at')} END",
+        f"{quote('write_token')} = CASE WHEN {differs} THEN %s"
+        f" ELSE {column(Inquiry, 'write_token')} END",
+    ]
+    # SQLite needs the WHERE of an INSERT … SELECT before ON CONFLICT to parse the upsert; the
+    # VALUES form has none.
+    return (
+        # Only quoted identifiers of the model are formatted in; every value is a parameter.
+        f"INSERT INTO {quote(Inquiry._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
+        + (
+            f" SELECT {', '.join(placeholders)}{source_from}"
+            if by_slug
+            else f" VALUES ({', '.join(placeholders)})"
+        )
+        + f" ON CONFLICT ({quote('source_id')}, {quote('external_id')}) DO UPDATE SET "
+        + ", ".join(assignments)
+        + f" RETURNING {returning_columns(Inquiry)}"
+    )
 
 
 def _hash_key(raw_key: str) -> str:
@@ -116,11 +199,25 @@ def api_key_create(*, name: str) -> tuple[ApiKey, str]:
     return key, raw_key
 
 
+# `ApiKey.last_used_at` is written at most this often per key: it says "in use lately", and a
+# write on every request would cost a statement and a commit each time.
+API_KEY_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
-    """The active key matching `raw_key`, or None (looked up by its hash)."""
+    """The active key matching `raw_key`, or None (looked up by its hash).
+
+    Marks the key used (`last_used_at`) when its mark is older than a minute: one conditional
+    UPDATE, so simultaneous requests of several server processes still write it once."""
     key = ApiKey.objects.filter(key_hash=_hash_key(raw_key), revoked_at__isnull=True).first()
     if key is not None:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        stale = now - API_KEY_LAST_USED_RESOLUTION
+        if key.last_used_at is None or key.last_used_at <= stale:
+            ApiKey.objects.filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale), pk=key.pk
+            ).update(last_used_at=now)
+            key.last_used_at = now
     return key
 
 

@@ -33,6 +33,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: it answers the API's oversized bodies before anything reads them, and turns any
+    # non-JSON error under /api/ (a 404 page, a DEBUG traceback) into the API's error shape.
+    "autorespond.middleware.ApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,12 +67,26 @@ TEMPLATES = [
 # SQLite is the embedded default so `make run` needs no server; production sets DATABASE_URL to
 # PostgreSQL. TEST_DATABASE_NAME lets parallel test runs on one server keep out of each other's way.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# Persistent connections: a new PostgreSQL connection per request costs more than the request's
+# own statements. Health checks make a connection that died while idle (a database restart) be
+# replaced at the start of the next request instead of failing it.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The web server and the worker share the file: wait for a lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server's processes and the worker write one file. WAL lets readers go on while
+    # one writes; IMMEDIATE takes the write lock when a transaction begins, so a writer that
+    # must wait does so in the busy timeout (seconds) instead of failing with "database is
+    # locked" when a read-then-write transaction tries to upgrade its lock (Django's SQLite
+    # notes). synchronous=NORMAL is the durability WAL is designed for.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -96,7 +113,11 @@ SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 
 # Ingestion API: largest JSON body accepted (bytes); larger gets 413 with a field-level message.
+# The API reads bodies itself (at most this many bytes), so Django's own upload limit
+# (DATA_UPLOAD_MAX_MEMORY_SIZE) never decides for it.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+# Seconds a client is told to wait (Retry-After) when the database is unreachable at intake.
+API_RETRY_AFTER_SECONDS = env.int("API_RETRY_AFTER_SECONDS", default=5)
 
 # Field encryption (Fernet). The first key encrypts; every key decrypts, so keys can be rotated:
 # put the new key first, run `manage.py rotate_encryption_keys`, then drop the old key.

@@ -65,7 +65,11 @@ class EmulatorControl:
         ``users``: [{"username", "first_name", "last_name", "email", "active", "cannot_create"}].
 
         ``settings``: daily_api_limit, daily_email_limit, refresh_token_rotation, auto_approve,
-        session_timeout_seconds, default_lead_status.
+        session_timeout_seconds, default_lead_status, and the real-org switches
+        (docs/salesforce-facts.md): state_country_picklists (bool), default_country (ISO code or
+        None), picklist_values ({"Lead.LeadSource": [...]}), restricted_picklists
+        (["Lead.LeadSource"]), email_address_internationalization (bool),
+        count_utf16_code_units (bool).
         """
         spec: dict[str, Any] = {"name": name, "kind": kind, **settings}
         for key, value in (
@@ -82,6 +86,7 @@ class EmulatorControl:
         return self._call("GET", f"/orgs/{org_id}")
 
     def set_org_settings(self, org_id: str, **settings: Any) -> dict[str, Any]:
+        """Change org settings (the same names as ``create_org``); returns them all."""
         return self._call("PATCH", f"/orgs/{org_id}/settings", settings)
 
     def add_connected_app(self, **app: Any) -> dict[str, Any]:
@@ -148,9 +153,11 @@ class EmulatorControl:
         match_fields: list[str] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        """match_fields from {"Email", "Phone"}, and "Name" (the company) for Account; options:
-        allow_save, compare_sobjects, on_create, on_edit, active, name, match_rule,
-        error_message."""
+        """match_fields (alternatives, any one matching is enough) from {"Email", "Phone"}, "Name"
+        (the company) for Account, and "NameAndCompany" (first name, last name and company, as the
+        standard Lead/Contact matching rules; see matching.py) for Lead and Contact. Options:
+        allow_save (True = Allow with alert, False = Block), compare_sobjects, on_create,
+        on_edit, active, name, match_rule, error_message."""
         body = {"match_fields": match_fields or ["Email"], **options}
         return self._call("PUT", f"/orgs/{org_id}/duplicate-rules/{sobject}", body)
 

@@ -23,11 +23,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import schema
+from . import addresses, matching, picklists, schema, strings
+from .errors import DuplicatesDetected
 from .ids import KEY_PREFIXES, is_valid_id, new_id, to_18
+from .picklists import SchemaConfig
 from .schema import FieldDef, SObjectDef
 from .soql import run_query, run_search
-from .values import SalesforceError, phone_digits, record_url
+from .values import SalesforceError, record_url
 
 DEFAULT_API_VERSION = "59.0"
 # The DailyApiRequests sample in SALESFORCE.md shows 15000 (a Developer Edition value).
@@ -82,10 +84,6 @@ FAULT_KINDS = (
     "request_limit_exceeded",  # 403 REQUEST_LIMIT_EXCEEDED regardless of usage
 )
 
-_EMAIL_RE = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
 _MERGE_FIELD_RE = re.compile(r"\{!(\w+)\.(\w+)\}")
 # Headers worth keeping in the call log; everything else is noise (and Authorization is secret).
 LOGGED_HEADERS = (
@@ -101,21 +99,8 @@ LOGGED_HEADERS = (
 
 # --------------------------------------------------------------------------- errors
 
-
-class DuplicatesDetected(SalesforceError):
-    """A duplicate rule blocked the save; ``duplicate_result`` is the DuplicateResult payload."""
-
-    def __init__(self, duplicate_result: dict[str, Any]) -> None:
-        super().__init__(400, "DUPLICATES_DETECTED", duplicate_result.get("errorMessage", ""))
-        self.duplicate_result = duplicate_result
-
-    def as_rest(self) -> dict[str, Any]:
-        # SALESFORCE.md "DUPLICATES_DETECTED": the real REST key is misspelled duplicateResut.
-        return {
-            "duplicateResut": self.duplicate_result,
-            "errorCode": self.error_code,
-            "message": self.message,
-        }
+# SalesforceError lives in values.py and DuplicatesDetected in errors.py (rule modules raise
+# them too); the transports import them from here.
 
 
 class DropConnection(ConnectionError):
@@ -322,22 +307,6 @@ def sf_datetime(moment: dt.datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
-# Salesforce Help, "Matching Methods Used with Matching Rules": the Fuzzy: Company Name method
-# "removes words such as Inc and Corp before comparing fields", and fields compare case-
-# insensitively. Which words it removes is not listed (UNCONFIRMED: these are the common legal
-# suffixes); the emulator then compares what remains exactly, without the acronym and syllable
-# algorithms of the real fuzzy engine.
-COMPANY_NAME_IGNORED_WORDS = frozenset(
-    {"inc", "incorporated", "corp", "corporation", "co", "company", "llc", "ltd", "limited"}
-)
-
-
-def company_name_key(value: str | None) -> str:
-    """A company name as the Account matching rule compares it: "ACME, Inc." ~ "Acme"."""
-    words = re.findall(r"[^\W_]+", (value or "").casefold())
-    return " ".join(word for word in words if word not in COMPANY_NAME_IGNORED_WORDS)
-
-
 def _values_equal(record_value: Any, wanted: Any) -> bool:
     if isinstance(wanted, list | tuple):
         return any(_values_equal(record_value, w) for w in wanted)
@@ -456,6 +425,14 @@ class Org:
         self.auto_approve = False
         self.session_timeout_seconds: float | None = None
         self.default_lead_status = schema.DEFAULT_LEAD_STATUS
+        # Real orgs' configurations (docs/salesforce-facts.md section 3a); each is a setting.
+        self.state_country_picklists = False
+        self.default_country: str | None = None
+        self.picklist_values: dict[str, list[str]] = {}
+        self.restricted_picklists: list[str] = []
+        self.email_address_internationalization = False
+        self.email_stored_lowercase = strings.EMAIL_STORED_LOWERCASE
+        self.count_utf16_code_units = strings.COUNT_UTF16_CODE_UNITS
         self.users: dict[str, User] = {}
         self.queues: dict[str, Queue] = {}
         self.records: dict[str, dict[str, dict[str, Any]]] = {
@@ -607,10 +584,12 @@ class Org:
                 self.duplicate_rules.pop(sobject or "", None)
                 return
             for name in rule.match_fields:
-                if name not in ("Email", "Phone", "Name"):
-                    raise ValueError("match_fields may contain Email, Phone and Name")
+                if name not in matching.MATCH_FIELDS:
+                    raise ValueError(f"match_fields may contain {', '.join(matching.MATCH_FIELDS)}")
                 if name == "Name" and rule.sobject != "Account":
                     raise ValueError("a Name match is the Account matching rule's (company name)")
+                if name == "NameAndCompany" and rule.sobject not in ("Lead", "Contact"):
+                    raise ValueError("NameAndCompany is the Lead and Contact matching rules'")
             self.duplicate_rules[rule.sobject] = rule
 
     def _assignable(self, sobject: str) -> str:
@@ -763,6 +742,7 @@ class Org:
                     NO_CREATE_PERMISSION_MESSAGE.format(label=definition.label),
                 )
             values = self._validate(definition, fields, options, creating=True)
+            self._apply_org_rules(definition, values, {}, creating=True)
             missing = [
                 f.name for f in definition.fields if f.required and values.get(f.name) in (None, "")
             ]
@@ -800,6 +780,7 @@ class Org:
                     400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead"
                 )
             values = self._validate(definition, fields, options, creating=False)
+            self._apply_org_rules(definition, values, record, creating=False)
             cleared = [
                 name
                 for name, value in values.items()
@@ -939,6 +920,26 @@ class Org:
             )
         return definition
 
+    def _apply_org_rules(
+        self,
+        definition: SObjectDef,
+        values: dict[str, Any],
+        existing: Mapping[str, Any],
+        *,
+        creating: bool,
+    ) -> None:
+        """Rules of this org's configuration: restricted picklists, State/Country picklists."""
+        config = self.schema_config()
+        picklists.check_restricted(config, definition, values)
+        if config.state_country_picklists:
+            addresses.apply(
+                definition.name,
+                values,
+                existing,
+                creating=creating,
+                default_country=config.default_country,
+            )
+
     def _validate(
         self,
         definition: SObjectDef,
@@ -949,11 +950,12 @@ class Org:
     ) -> dict[str, Any]:
         """Check and coerce the given values; returns {canonical field name: value}."""
         values: dict[str, Any] = {}
+        config = self.schema_config()
         for name, raw in fields.items():
             if name == "attributes":
                 continue
             f = definition.field(name)
-            if f is None:
+            if f is None or not config.has(f):
                 raise SalesforceError(
                     400,
                     "INVALID_FIELD",
@@ -992,9 +994,10 @@ class Org:
         if f.type == "reference":
             return self._reference(f, raw)
         value = raw
-        if f.length and len(value) > f.length:
+        utf16 = bool(self.count_utf16_code_units)
+        if f.length and strings.length(value, utf16=utf16) > f.length:
             if options.allow_field_truncation:
-                value = value[: f.length]
+                value = strings.truncate(value, f.length, utf16=utf16)
             else:
                 raise SalesforceError(
                     400,
@@ -1002,11 +1005,15 @@ class Org:
                     f"{f.label}: data value too large: {value} (max length={f.length})",
                     [f.name],
                 )
-        if f.type == "email" and not _EMAIL_RE.match(value):
-            # SALESFORCE.md table: INVALID_EMAIL_ADDRESS, text UNCONFIRMED.
+        international = bool(self.email_address_internationalization)
+        if f.type == "email" and strings.email_problem(value, international=international):
+            # SALESFORCE.md table: INVALID_EMAIL_ADDRESS, text UNCONFIRMED; the rules are in
+            # strings.py (docs/salesforce-facts.md section 3, "Email").
             raise SalesforceError(
                 400, "INVALID_EMAIL_ADDRESS", f"{f.label}: invalid email address: {value}", [f.name]
             )
+        if f.type == "email" and self.email_stored_lowercase:
+            value = value.lower()
         return value
 
     def _type_error(self, f: FieldDef, raw: Any) -> SalesforceError:
@@ -1045,8 +1052,9 @@ class Org:
     ) -> dict[str, Any]:
         now = sf_datetime()
         record: dict[str, Any] = {"Id": new_id(definition.key_prefix)}
+        config = self.schema_config()
         for f in definition.fields:
-            if f.name != "Id":
+            if f.name != "Id" and config.has(f):
                 record[f.name] = False if f.type == "boolean" else None
         record.update({k: v for k, v in values.items() if v is not None})
         for f in definition.fields:
@@ -1091,7 +1099,14 @@ class Org:
                 for other in self.rows(target)
                 if other["Id"] != record.get("Id")
                 and not other.get("IsConverted")
-                and self._is_duplicate(rule, record, other)
+                and matching.is_duplicate(
+                    rule.match_fields,
+                    record,
+                    definition.name,
+                    other,
+                    target,
+                    self._company_of,
+                )
             ]
             if matches:
                 match_results.append(
@@ -1132,32 +1147,15 @@ class Org:
                 }
             )
 
-    @staticmethod
-    def _is_duplicate(
-        rule: DuplicateRule, record: Mapping[str, Any], other: Mapping[str, Any]
-    ) -> bool:
-        for name in rule.match_fields:
-            if name == "Email":
-                mine, theirs = record.get("Email"), other.get("Email")
-                if mine and theirs and mine.casefold() == theirs.casefold():
-                    return True
-            elif name == "Phone":
-                mine_digits = {
-                    phone_digits(record.get(f)) for f in ("Phone", "MobilePhone") if record.get(f)
-                }
-                theirs_digits = {
-                    phone_digits(other.get(f)) for f in ("Phone", "MobilePhone") if other.get(f)
-                }
-                if (mine_digits & theirs_digits) - {""}:
-                    return True
-            elif name == "Name":
-                mine, theirs = (
-                    company_name_key(record.get("Name")),
-                    company_name_key(other.get("Name")),
-                )
-                if mine and mine == theirs:
-                    return True
-        return False
+    def _company_of(self, sobject: str, record: Mapping[str, Any]) -> str | None:
+        """The company a record names, for NameAndCompany matching (a Contact's is its
+        Account's name)."""
+        if sobject == "Lead":
+            return record.get("Company")
+        if sobject == "Account":
+            return record.get("Name")
+        account = self.records["Account"].get(record.get("AccountId") or "")
+        return account.get("Name") if account else None
 
     def _after_save(
         self,
@@ -1363,14 +1361,51 @@ class Org:
             "auto_approve": self.auto_approve,
             "session_timeout_seconds": self.session_timeout_seconds,
             "default_lead_status": self.default_lead_status,
+            "state_country_picklists": self.state_country_picklists,
+            "default_country": self.default_country,
+            "picklist_values": dict(self.picklist_values),
+            "restricted_picklists": list(self.restricted_picklists),
+            "email_address_internationalization": self.email_address_internationalization,
+            "email_stored_lowercase": self.email_stored_lowercase,
+            "count_utf16_code_units": self.count_utf16_code_units,
         }
 
     def update_settings(self, **settings: Any) -> None:
+        """Change org settings; all are checked before any is applied (ValueError)."""
         with self.lock:
-            for key, value in settings.items():
-                if key not in self.settings():
+            known = self.settings()
+            for key in settings:
+                if key not in known:
                     raise ValueError(f"unknown setting {key}")
+            if "picklist_values" in settings:
+                settings["picklist_values"] = picklists.normalize_picklist_values(
+                    settings["picklist_values"]
+                )
+            if "restricted_picklists" in settings:
+                settings["restricted_picklists"] = picklists.normalize_restricted(
+                    settings["restricted_picklists"]
+                )
+            if "default_country" in settings:
+                settings["default_country"] = addresses.validate_default_country(
+                    settings["default_country"]
+                )
+            merged = {**known, **settings}
+            statuses = merged["picklist_values"].get("Lead.Status", schema.LEAD_STATUS_VALUES)
+            if merged["default_lead_status"] not in statuses:
+                raise ValueError("default_lead_status must be one of the Lead Status values")
+            for key, value in settings.items():
                 setattr(self, key, value)
+
+    def schema_config(self) -> SchemaConfig:
+        """The settings that shape this org's schema (describe, writes)."""
+        with self.lock:
+            return SchemaConfig(
+                state_country_picklists=bool(self.state_country_picklists),
+                default_country=self.default_country,
+                picklist_values=dict(self.picklist_values),
+                restricted_picklists=frozenset(self.restricted_picklists),
+                default_lead_status=self.default_lead_status,
+            )
 
 
 # --------------------------------------------------------------------------- state

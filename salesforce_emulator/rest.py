@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from werkzeug import Request, Response
@@ -28,6 +28,7 @@ from .core import (
     not_found,
     with_attributes,
 )
+from .describe import describe_sobject
 from .ids import is_valid_id, new_id, to_18
 from .soql import parse_soql, project, resolve_field, run_search, select_rows
 
@@ -217,14 +218,15 @@ def _resources(version: str) -> dict[str, str]:
 
 
 def _describe_for(ctx: CallContext, definition: schema.SObjectDef, version: str) -> dict[str, Any]:
-    """describe() as the calling user sees it: an object their profile may not create says
-    ``createable: false``, and so do its fields (UNCONFIRMED for the fields)."""
-    described = schema.describe(definition, version)
-    if not ctx.org.can_create(ctx.user.id, definition.name):
-        described["createable"] = False
-        for described_field in cast(list[dict[str, Any]], described["fields"]):
-            described_field["createable"] = False
-    return described
+    """describe() as the calling user sees it in this org (describe.py): an object their profile
+    may not create says ``createable: false``, and so do its fields (UNCONFIRMED for the
+    fields)."""
+    return describe_sobject(
+        ctx.org.schema_config(),
+        definition,
+        version,
+        can_create=ctx.org.can_create(ctx.user.id, definition.name),
+    )
 
 
 def _sobject_def(name: str) -> schema.SObjectDef:

@@ -41,6 +41,14 @@ class FieldDef:
     picklist_default: str | None = None
     reference_to: tuple[str, ...] = ()
     name_field: bool = False
+    # An org feature the field exists under (e.g. "state_country_picklists": the *Code fields);
+    # None = always there. Orgs without the feature answer INVALID_FIELD for it, as Salesforce
+    # does for a column that does not exist.
+    feature: str | None = None
+    # The controlling field of a dependent picklist (StateCode is controlled by CountryCode).
+    controller: str | None = None
+    # describe's compoundFieldName: the address or name compound field this one belongs to.
+    compound: str | None = None
 
     @property
     def nillable(self) -> bool:
@@ -73,6 +81,38 @@ def _id() -> FieldDef:
     return FieldDef("Id", "id", "Record ID", 18, createable=False, updateable=False)
 
 
+def _address(prefix: str, label_prefix: str, compound: str) -> list[FieldDef]:
+    """An address's fields (SALESFORCE.md section 3 lengths), with the State and
+    Country/Territory picklist code fields that exist only when the org turned that feature on
+    (docs/salesforce-facts.md section 3a)."""
+    label = f"{label_prefix} " if label_prefix else ""
+    code = "state_country_picklists"
+    return [
+        FieldDef(f"{prefix}Street", "textarea", f"{label}Street", 255, compound=compound),
+        _s(f"{prefix}City", f"{label}City", 40, compound=compound),
+        _s(f"{prefix}State", f"{label}State/Province", 80, compound=compound),
+        _s(f"{prefix}PostalCode", f"{label}Zip/Postal Code", 20, compound=compound),
+        _s(f"{prefix}Country", f"{label}Country", 80, compound=compound),
+        FieldDef(
+            f"{prefix}StateCode",
+            "picklist",
+            f"{label}State/Province Code",
+            255,
+            feature=code,
+            controller=f"{prefix}CountryCode",
+            compound=compound,
+        ),
+        FieldDef(
+            f"{prefix}CountryCode",
+            "picklist",
+            f"{label}Country Code",
+            255,
+            feature=code,
+            compound=compound,
+        ),
+    ]
+
+
 def _owner() -> FieldDef:
     return FieldDef(
         "OwnerId",
@@ -86,8 +126,8 @@ def _owner() -> FieldDef:
 
 LEAD_FIELDS = [
     _id(),
-    _s("FirstName", "First Name", 40),
-    _s("LastName", "Last Name", 80, required=True),
+    _s("FirstName", "First Name", 40, compound="Name"),
+    _s("LastName", "Last Name", 80, required=True, compound="Name"),
     FieldDef("Name", "string", "Full Name", 121, createable=False, updateable=False),
     _s("Title", "Title", 128),
     _s("Company", "Company", 255, required=True),
@@ -96,11 +136,7 @@ LEAD_FIELDS = [
     FieldDef("MobilePhone", "phone", "Mobile Phone", 40),
     FieldDef("Fax", "phone", "Fax", 40),
     FieldDef("Website", "url", "Website", 255),
-    FieldDef("Street", "textarea", "Street", 255),
-    _s("City", "City", 40),
-    _s("State", "State/Province", 80),
-    _s("PostalCode", "Zip/Postal Code", 20),
-    _s("Country", "Country", 80),
+    *_address("", "", "Address"),
     FieldDef("Description", "textarea", "Description", 32000),
     FieldDef("LeadSource", "picklist", "Lead Source", 40, picklist=tuple(LEAD_SOURCE_VALUES)),
     FieldDef("Industry", "picklist", "Industry", 40),
@@ -139,8 +175,8 @@ LEAD_FIELDS = [
 
 CONTACT_FIELDS = [
     _id(),
-    _s("FirstName", "First Name", 40),
-    _s("LastName", "Last Name", 80, required=True),
+    _s("FirstName", "First Name", 40, compound="Name"),
+    _s("LastName", "Last Name", 80, required=True, compound="Name"),
     FieldDef("Name", "string", "Full Name", 121, createable=False, updateable=False),
     _s("Title", "Title", 128),
     _s("Department", "Department", 80),
@@ -150,11 +186,7 @@ CONTACT_FIELDS = [
     FieldDef("MobilePhone", "phone", "Mobile Phone", 40),
     FieldDef("HomePhone", "phone", "Home Phone", 40),
     FieldDef("Fax", "phone", "Business Fax", 40),
-    FieldDef("MailingStreet", "textarea", "Mailing Street", 255),
-    _s("MailingCity", "Mailing City", 40),
-    _s("MailingState", "Mailing State/Province", 80),
-    _s("MailingPostalCode", "Mailing Zip/Postal Code", 20),
-    _s("MailingCountry", "Mailing Country", 80),
+    *_address("Mailing", "Mailing", "MailingAddress"),
     FieldDef("Description", "textarea", "Contact Description", 32000),
     FieldDef("LeadSource", "picklist", "Lead Source", 40, picklist=tuple(LEAD_SOURCE_VALUES)),
     _owner(),
@@ -168,11 +200,7 @@ ACCOUNT_FIELDS = [
     FieldDef("Fax", "phone", "Account Fax", 40),
     FieldDef("Website", "url", "Website", 255),
     FieldDef("Industry", "picklist", "Industry", 40),
-    FieldDef("BillingStreet", "textarea", "Billing Street", 255),
-    _s("BillingCity", "Billing City", 40),
-    _s("BillingState", "Billing State/Province", 80),
-    _s("BillingPostalCode", "Billing Zip/Postal Code", 20),
-    _s("BillingCountry", "Billing Country", 80),
+    *_address("Billing", "Billing", "BillingAddress"),
     FieldDef("Description", "textarea", "Account Description", 32000),
     _owner(),
     *_system_fields(),
@@ -231,11 +259,26 @@ GROUP_FIELDS = [
     FieldDef("Type", "string", "Type", 40, createable=False, updateable=False),
     FieldDef("Email", "email", "Email", 255, createable=False, updateable=False),
 ]
+# Salesforce Field Reference "AssignmentRule": Active, CreatedById, CreatedDate, Id,
+# LastModifiedById, LastModifiedDate, Name (string 120), SobjectType (restricted picklist 40,
+# "Case or Lead"), SystemModstamp. The emulator keeps the ones a rule picker reads.
 ASSIGNMENT_RULE_FIELDS = [
     _id(),
     FieldDef("Name", "string", "Name", 120, createable=False, updateable=False),
-    FieldDef("SobjectType", "picklist", "Sobject Type", 40, createable=False, updateable=False),
+    FieldDef(
+        "SobjectType",
+        "picklist",
+        "SObject Type",
+        40,
+        createable=False,
+        updateable=False,
+        picklist=("Case", "Lead"),
+    ),
     FieldDef("Active", "boolean", "Active", createable=False, updateable=False),
+    FieldDef("CreatedDate", "datetime", "Created Date", createable=False, updateable=False),
+    FieldDef(
+        "LastModifiedDate", "datetime", "Last Modified Date", createable=False, updateable=False
+    ),
 ]
 
 
@@ -286,64 +329,3 @@ SOBJECTS_LOWER = {name.lower(): d for name, d in SOBJECTS.items()}
 def sobject_def(name: str) -> SObjectDef | None:
     """Look an sObject type up case-insensitively (as Salesforce does)."""
     return SOBJECTS_LOWER.get(name.lower())
-
-
-def describe(sobject: SObjectDef, version: str) -> dict[str, object]:
-    """The describe() payload: enough of the real shape for field-mapping UIs."""
-    base = f"/services/data/v{version}/sobjects/{sobject.name}"
-    fields = []
-    for f in sobject.fields:
-        fields.append(
-            {
-                "name": f.name,
-                "label": f.label,
-                "type": f.type,
-                "length": f.length if f.is_text or f.type in ("id", "reference") else 0,
-                "nillable": f.nillable,
-                "createable": f.createable and sobject.writable,
-                "updateable": f.updateable and sobject.writable,
-                "defaultedOnCreate": f.defaulted_on_create or f.type == "boolean",
-                "nameField": f.name == "Name",
-                "unique": False,
-                "custom": False,
-                "calculated": False,
-                "referenceTo": list(f.reference_to),
-                "relationshipName": _relationship_name(f),
-                "restrictedPicklist": False,
-                "picklistValues": [
-                    {
-                        "active": True,
-                        "defaultValue": value == f.picklist_default,
-                        "label": value,
-                        "validFor": None,
-                        "value": value,
-                    }
-                    for value in f.picklist
-                ],
-                "defaultValue": f.picklist_default,
-            }
-        )
-    return {
-        "name": sobject.name,
-        "label": sobject.label,
-        "labelPlural": sobject.label_plural,
-        "keyPrefix": sobject.key_prefix,
-        "createable": sobject.writable,
-        "updateable": sobject.writable,
-        "deletable": sobject.writable,
-        "queryable": True,
-        "searchable": sobject.writable,
-        "custom": False,
-        "fields": fields,
-        "urls": {
-            "sobject": base,
-            "describe": f"{base}/describe",
-            "rowTemplate": f"{base}/{{ID}}",
-        },
-    }
-
-
-def _relationship_name(f: FieldDef) -> str | None:
-    if f.type != "reference" or not f.name.endswith("Id"):
-        return None
-    return f.name[:-2]

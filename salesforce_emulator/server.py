@@ -2,7 +2,8 @@
 
 - the production login host (plain http): OAuth endpoints and identity URLs of production orgs;
 - the sandbox login host (plain http): the same for sandbox orgs;
-- the instance host (https): REST and SOAP.
+- the instance host (https): REST and SOAP, and Lightning record pages
+  (``/lightning/r/<SObject>/<Id>/view``, lightning.py).
 
 simple-salesforce always calls https:// on the instance host (SALESFORCE.md section 5), so the
 instance host serves TLS with a certificate for 127.0.0.1 and localhost issued by a local CA
@@ -30,6 +31,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .control import handle_control
 from .core import EmulatorState
+from .lightning import handle_lightning
 from .oauth import LoginHost
 from .rest import handle_rest, json_response
 from .soap import soap_endpoint
@@ -110,6 +112,10 @@ class _App:
                 return response
         elif path.startswith("/services/data"):
             return handle_rest(self.state, request)
+        elif path.startswith("/lightning/") and request.method == "GET":
+            page = handle_lightning(self.state, request)
+            if page is not None:
+                return page
         elif path.startswith("/services/Soap/u/") and request.method == "POST":
             return self._soap(request)
         return json_response(

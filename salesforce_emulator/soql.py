@@ -639,6 +639,12 @@ def project(
 
 
 def select_rows(org: Org, query: Select) -> list[dict[str, Any]]:
+    config = org.schema_config()
+    for ref in query.fields:
+        f = query.sobject.field(ref.path[0]) if len(ref.path) == 1 else None
+        if f is not None and not config.has(f):
+            # A feature's field (StateCode…) does not exist in an org without the feature.
+            raise _no_such_column(f.name, query.sobject)
     rows = [
         row
         for row in org.rows(query.sobject.name)

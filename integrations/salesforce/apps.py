@@ -16,6 +16,7 @@ class SalesforceConfig(AppConfig):
             checks,  # noqa: F401  (registers system checks)
             tasks,  # noqa: F401  (registers the Celery tasks)
         )
+        from integrations.salesforce.card.status import source_status_for_home
         from integrations.salesforce.sync.scheduling import inquiry_sync_status, on_inquiry_changed
 
         # ready() may run more than once (Django's docs say so): register each callable once.
@@ -23,3 +24,5 @@ class SalesforceConfig(AppConfig):
             hooks.inquiry_changed_handlers.append(on_inquiry_changed)
         if inquiry_sync_status not in hooks.inquiry_sync_status_providers:
             hooks.inquiry_sync_status_providers.append(inquiry_sync_status)
+        if source_status_for_home not in hooks.source_status_providers:
+            hooks.source_status_providers.append(source_status_for_home)

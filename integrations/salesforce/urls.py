@@ -15,6 +15,11 @@ urlpatterns = [
         name="retry",
     ),
     path(
+        "sources/<slug:slug>/integrations/salesforce/preview/",
+        views.preview,
+        name="preview",
+    ),
+    path(
         "sources/<slug:slug>/integrations/salesforce/connect/",
         connection_views.connect,
         name="connect",

@@ -38,16 +38,16 @@ def test_owner_enables_inherits_and_sees_the_option_string_tip(browser_page: Pag
     log_in(page, live_server.url, "joe")
 
     # The business's card: Enable is off by default; turn it on and save.
-    page.get_by_role("link", name="Messaging Settings → Integrations → Salesforce").first.click()
+    page.get_by_role("link", name="Salesforce settings of Joe's Plumbing", exact=True).click()
     expect(page.get_by_role("heading", name="Salesforce", exact=True)).to_be_visible()
-    expect(page.locator("#alerts")).to_contain_text("No records appearing — Confirm Enable is on.")
+    expect(page.locator("#status-pill")).to_have_text("Connected but off")
     enable = page.get_by_label("Enable", exact=True)
     expect(enable).not_to_be_checked()
     enable.check()
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator(".messages")).to_contain_text("Salesforce settings saved.")
     expect(page.get_by_label("Enable", exact=True)).to_be_checked()
-    expect(page.locator("#alerts")).to_have_count(0)
+    expect(page.locator("#status-pill")).to_have_text("Sending")
     assert SalesforceSettings.objects.get(source=business).enabled is True
 
     # The location inherits from its parent and shows the parent's settings read-only.
@@ -70,6 +70,7 @@ def test_owner_enables_inherits_and_sees_the_option_string_tip(browser_page: Pag
     page.get_by_label("Inherit from parent").uncheck()
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#inherited")).to_have_count(0)
+    page.locator("#advanced summary").click()
     page.get_by_label("Advanced: API headers").fill("EmailHeader,triggerUserEmail,yes")
     page.get_by_role("button", name="Save settings").click()
     field = page.locator("#field-header_options")

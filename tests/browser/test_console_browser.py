@@ -78,4 +78,4 @@ def test_staff_run_validate_all_and_see_it_reach_the_end(
     page.click("#run-progress-reload")
     row = page.inner_text(f"#connection-{revoked.pk}")
     assert "Needs reconnect" in row and "invalid_grant" in row
-    assert "1 connection(s) failed in this run" in page.inner_text("#run-progress")
+    assert "1 connection failed in this run" in page.inner_text("#run-progress")

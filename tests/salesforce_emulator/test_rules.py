@@ -338,3 +338,24 @@ def test_an_unknown_rule_id_refuses_the_write_and_saves_nothing(
         sf.Lead.create(LEAD, headers={"Sforce-Auto-Assign": "01Q000000000001"})
     assert caught.value.content[0]["errorCode"] == "INVALID_CROSS_REFERENCE_KEY"
     assert emulator_control.records(emulator_org["org_id"], "Lead") == []
+
+
+def test_active_lead_assignment_rules_are_readable_by_soql(
+    sf: Salesforce, routing: dict[str, str], emulator_control: EmulatorControl, emulator_org: Any
+) -> None:
+    """AssignmentRule is a read-only sObject (Id, Name, SobjectType, Active; Field Reference
+    "AssignmentRule"): the card's rule picker lists the org's active Lead rules only."""
+    emulator_control.set_assignment_rule(
+        emulator_org["org_id"], "Lead", [{"assign_to": routing["seller"]}], active=False
+    )
+    emulator_control.set_assignment_rule(
+        emulator_org["org_id"], "Case", [{"assign_to": routing["seller"]}], name="Cases"
+    )
+    rows = sf.query(
+        "SELECT Id, Name, SobjectType, Active FROM AssignmentRule "
+        "WHERE SobjectType = 'Lead' AND Active = true"
+    )["records"]
+    assert [(r["Id"], r["Name"], r["SobjectType"], r["Active"]) for r in rows] == [
+        (routing["rule"], "Default assignment", "Lead", True)
+    ]
+    assert rows[0]["attributes"]["type"] == "AssignmentRule"

@@ -68,20 +68,36 @@ _ASSIGNMENT_RULE_ID = re.compile(r"01Q[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
 _FORMAT_EXAMPLE = "EmailHeader,triggerUserEmail,true"
 _ASSIGNMENT_EXAMPLE = "AssignmentRuleHeader,useDefaultRule,true"
 _RULE_ID_EXAMPLE = "AssignmentRuleHeader,assignmentRuleId,01Q5e000000EXAMPLE"
+_CASE_TIP = "{} names are case-sensitive and must match Salesforce API exactly"
 
 
 class HeaderOptionError(ValueError):
     """An option string that breaks the contract.
 
     ``str(error)`` is the full multi-line message (``ERROR: …`` then one ``Tip: …`` line per
-    tip), exactly as seed 003 prints it. ``error`` is the first line without ``ERROR:`` and
-    ``tips`` the tip texts without ``Tip:``, so a form can show them next to the field.
+    tip), exactly as seed 003 prints it, for each problem of the string (``problems``, in
+    order). ``error`` is the first line without ``ERROR:`` and ``tips`` the tip texts without
+    ``Tip:`` (the first problem's), so a form can show them next to the field.
     """
 
     def __init__(self, error: str, tips: list[str]) -> None:
-        self.error = error
-        self.tips = list(tips)
-        super().__init__("\n".join([f"ERROR: {error}", *(f"Tip: {tip}" for tip in self.tips)]))
+        self.error, self.tips = error, list(tips)
+        self.problems: list[HeaderOptionError] = [self]  # several only when `collect` made it
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        return "\n".join([f"ERROR: {self.error}", *(f"Tip: {tip}" for tip in self.tips)])
+
+    @classmethod
+    def collect(cls, problems: list[HeaderOptionError]) -> HeaderOptionError:
+        """One error for several problems (the first one's `error` and `tips`; all in order in
+        `problems` and in ``str()``)."""
+        if len(problems) == 1:
+            return problems[0]
+        combined = cls(problems[0].error, problems[0].tips)
+        combined.problems = list(problems)
+        combined.args = ("\n".join(p._text() for p in problems),)
+        return combined
 
 
 def is_assignment_rule_id(value: str) -> bool:
@@ -409,12 +425,10 @@ def _parse_boolean(text: str, header: str, prop: str) -> bool:
         return True
     if text == "false":
         return False
+    tips = ["Boolean values must be exactly 'true' or 'false' (lowercase)"]
     raise HeaderOptionError(
         f"Invalid boolean value '{text}' for {header}.{prop}",
-        [
-            "Boolean values must be exactly 'true' or 'false' (lowercase)",
-            f"Example: '{header},{prop},true'",
-        ],
+        [*tips, f"Example: '{header},{prop},true'"],
     )
 
 
@@ -422,61 +436,63 @@ def parse_header_options(text: str) -> SoapHeaders:
     """Parse a ``HeaderName,property,value;…`` option string into :class:`SoapHeaders`.
 
     Raises :class:`HeaderOptionError` with the seed's messages (see the module docstring for
-    the cases the seed leaves open). The first problem found, left to right, is reported.
+    the cases the seed leaves open), reporting every problem, left to right, in ``problems``.
+    An item with a problem is left out, so it causes no second one (of two exclusive assignment
+    properties, the second is reported and dropped).
     """
-    # header name -> {attribute name: value}, in the order first named.
-    named: dict[str, dict[str, bool | str]] = {}
-    for raw_item in text.split(";"):
-        item = raw_item.strip()
-        if not item:
-            continue
-        parts = [part.strip() for part in item.split(",")]
-        if len(parts) != 3 or not all(parts):
-            raise HeaderOptionError(
-                f"Invalid SOAP header format: '{item}'",
-                ["Expected format: 'HeaderName,property,value'", f"Example: '{_FORMAT_EXAMPLE}'"],
-            )
-        header_name, prop, raw_value = parts
-        slot = _SLOT_BY_HEADER.get(header_name)
-        if slot is None:
-            raise HeaderOptionError(
-                f"Unknown SOAP header: '{header_name}'",
-                [
-                    f"Available headers: {', '.join(HEADER_NAMES)}",
-                    "Header names are case-sensitive and must match Salesforce API exactly",
-                ],
-            )
-        header_cls = _SLOTS[slot]
-        fields_by_prop = {f.metadata["sf_name"]: f for f in dataclasses.fields(header_cls)}  # type: ignore[arg-type]
-        field = fields_by_prop.get(prop)
-        if field is None:
-            raise HeaderOptionError(
-                f"Unknown property '{prop}' for {header_name}",
-                [
-                    f"{header_name} properties: {', '.join(header_cls.property_names())}",
-                    "Property names are case-sensitive and must match Salesforce API exactly",
-                ],
-            )
-        values = named.setdefault(header_name, {})
-        if field.name in values:
-            raise HeaderOptionError(
-                f"Duplicate property {header_name}.{prop}",
-                [
-                    "Specify each property once",
-                    f"Example: '{header_name},{prop},{raw_value}'",
-                ],
-            )
-        if prop == "assignmentRuleId":
-            values[field.name] = raw_value
-        else:
-            values[field.name] = _parse_boolean(raw_value, header_name, prop)
-        if header_cls is AssignmentRuleHeader:
-            # Checked per item, not at the end, so the first problem from the left is reported
-            # (an invalid rule id, or the second of the two exclusive properties).
-            AssignmentRuleHeader(**values)  # type: ignore[arg-type]
+    named: dict[str, dict[str, bool | str]] = {}  # header name -> {attribute name: value}
+    problems: list[HeaderOptionError] = []
+    for item in filter(None, (raw.strip() for raw in text.split(";"))):
+        try:
+            _parse_item(item, named)
+        except HeaderOptionError as problem:
+            problems.append(problem)
+    if problems:
+        raise HeaderOptionError.collect(problems)
 
     built = {
         _SLOT_BY_HEADER[header_name]: _SLOTS[_SLOT_BY_HEADER[header_name]](**values)
         for header_name, values in named.items()
     }
     return SoapHeaders(**built)
+
+
+def _parse_item(item: str, named: dict[str, dict[str, bool | str]]) -> None:
+    """Add one item to ``named``, or raise HeaderOptionError and add nothing."""
+    parts = [part.strip() for part in item.split(",")]
+    if len(parts) != 3 or not all(parts):
+        raise HeaderOptionError(
+            f"Invalid SOAP header format: '{item}'",
+            ["Expected format: 'HeaderName,property,value'", f"Example: '{_FORMAT_EXAMPLE}'"],
+        )
+    header_name, prop, raw_value = parts
+    slot = _SLOT_BY_HEADER.get(header_name)
+    if slot is None:
+        raise HeaderOptionError(
+            f"Unknown SOAP header: '{header_name}'",
+            [f"Available headers: {', '.join(HEADER_NAMES)}", _CASE_TIP.format("Header")],
+        )
+    header_cls = _SLOTS[slot]
+    fields_by_prop = {f.metadata["sf_name"]: f for f in dataclasses.fields(header_cls)}  # type: ignore[arg-type]
+    field = fields_by_prop.get(prop)
+    if field is None:
+        properties = ", ".join(header_cls.property_names())
+        raise HeaderOptionError(
+            f"Unknown property '{prop}' for {header_name}",
+            [f"{header_name} properties: {properties}", _CASE_TIP.format("Property")],
+        )
+    values = dict(named.get(header_name, {}))
+    if field.name in values:
+        raise HeaderOptionError(
+            f"Duplicate property {header_name}.{prop}",
+            ["Specify each property once", f"Example: '{header_name},{prop},{raw_value}'"],
+        )
+    if prop == "assignmentRuleId":
+        values[field.name] = raw_value
+    else:
+        values[field.name] = _parse_boolean(raw_value, header_name, prop)
+    if header_cls is AssignmentRuleHeader:
+        # Checked per item, so the item that breaks the header (an invalid rule id, or the
+        # second of the two exclusive properties) is the one reported.
+        AssignmentRuleHeader(**values)  # type: ignore[arg-type]
+    named[header_name] = values

@@ -1,5 +1,6 @@
-"""What the Salesforce card shows besides the form: the connection's state, the troubleshooting
-hints of the product page that apply right now, and the recent inquiries with their sync outcome.
+"""What the Salesforce card shows besides the form and its header (`card_status`): the
+connection's state, the product page's troubleshooting list, and the recent inquiries with their
+sync outcome, each error in plain words (`plain_errors`) and each record linked to Salesforce.
 
 Plain reads over `effective_salesforce_settings`; the view renders them.
 """
@@ -11,13 +12,17 @@ from dataclasses import dataclass
 from autorespond.models import Inquiry, Source
 from autorespond.selectors import inquiries_recent
 from integrations.salesforce.api.headers import HeaderOptionError, SoapHeaders, parse_header_options
+from integrations.salesforce.card.plain_errors import PlainError, explain_error
+from integrations.salesforce.card.preview import record_url
+from integrations.salesforce.card.status import FAILED_STATUSES, WAITING_STATUSES
 from integrations.salesforce.models import (
     ConnectionStatus,
     InquirySync,
     SalesforceConnection,
     SyncStatus,
 )
-from integrations.salesforce.selectors import EffectiveSettings
+
+ROWS_SHOWN = 20
 
 NOT_CONNECTED, CONNECTED, NEEDS_RECONNECT = "not_connected", "connected", "needs_reconnect"
 
@@ -52,15 +57,6 @@ ALL_HINTS = [
     Hint("Duplicates", "Enable Create only for new leads to skip matches."),
 ]
 
-# Salesforce error codes that mean the connected user lacks permission on the record type.
-_PERMISSION_CODES = {
-    "INSUFFICIENT_ACCESS",
-    "INSUFFICIENT_ACCESS_OR_READONLY",
-    "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
-    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
-    "NOT_FOUND",
-}
-
 
 def connection_state(connection: SalesforceConnection | None) -> str:
     if connection is None:
@@ -78,59 +74,32 @@ def automation_of(header_options: str) -> SoapHeaders:
         return SoapHeaders()
 
 
-def hints_that_apply(*, effective: EffectiveSettings, syncs: list[InquirySync]) -> list[Hint]:
-    """The troubleshooting hints that explain the card's current state, most urgent first."""
-    hints: list[Hint] = []
-    settings = effective.settings
-    connection = effective.connection
-    state = connection_state(connection)
-    # An inheriting source's connection is managed on the card it inherits from.
-    where = f" (on the card of {effective.owner.name})" if effective.inherited else ""
-    if state == NOT_CONNECTED:
-        hints.append(
-            Hint(
-                "Not connected",
-                "Nothing can be sent until a Salesforce user is connected. Click Connect"
-                f"{where} and authorize on Salesforce.",
-            )
-        )
-    elif state == NEEDS_RECONNECT or (connection and connection.last_validation_ok is False):
-        hints.append(
-            Hint(
-                ALL_HINTS[0].title,
-                f"The OAuth token is no longer valid. Click Connect again{where} and re-authorize.",
-            )
-        )
-    if not settings.enabled:
-        hints.append(Hint("No records appearing", "Confirm Enable is on."))
-    if settings.only_with_contact_info and any(
-        s.status == SyncStatus.WAITING_CONTACT_INFO for s in syncs
-    ):
-        hints.append(
-            Hint(
-                "No records appearing",
-                "Check your Create customer only when contact info is captured setting: "
-                "inquiries without a phone number or email wait until one is collected.",
-            )
-        )
-    if any(s.status == SyncStatus.FAILED and s.error_code in _PERMISSION_CODES for s in syncs):
-        hints.append(
-            Hint(
-                "No records appearing",
-                "Confirm the Salesforce user you connected with has permission to create the "
-                f"chosen record type ({settings.get_record_type_display()}).",
-            )
-        )
-    return hints
+# Which rows the list shows: ?show=failed / ?show=waiting (the header's counts link there).
+SHOW_ALL, SHOW_FAILED, SHOW_WAITING = "", "failed", "waiting"
+_SHOW_STATUSES = {SHOW_FAILED: FAILED_STATUSES, SHOW_WAITING: WAITING_STATUSES}
+
+
+# Statuses whose stored error explains them now (a Retry makes the row "Waiting to be sent",
+# and the error of the earlier attempt no longer applies).
+_ERROR_STATUSES = (*FAILED_STATUSES, SyncStatus.RETRYING, SyncStatus.WAITING_RECONNECT)
+
+_STATUS_NOTES = {
+    SyncStatus.WAITING_CONTACT_INFO: "Sent once a phone number or email is collected (Create "
+    "customer only when contact info is captured is on).",
+    SyncStatus.DISABLED: "Enable was off when it arrived, so it was not sent.",
+    SyncStatus.WAITING_RECONNECT: "Sent automatically once Salesforce is connected again.",
+    SyncStatus.WAITING_BUDGET: "Sent automatically when your org's API calls allow it again.",
+}
 
 
 @dataclass(frozen=True)
 class InquiryRow:
-    """One recent inquiry and where its sync stands."""
+    """One recent inquiry and where its sync stands, with its error in plain words."""
 
     inquiry: Inquiry
     sync: InquirySync | None
     record_url: str
+    plain_error: PlainError | None = None
 
     @property
     def status_label(self) -> str:
@@ -147,13 +116,22 @@ class InquiryRow:
             SyncStatus.UPDATED: "good",
             SyncStatus.SKIPPED_EXISTING: "neutral",
             SyncStatus.FAILED: "bad",
+            SyncStatus.BLOCKED_DUPLICATE: "bad",
             SyncStatus.WAITING_RECONNECT: "warn",
+            SyncStatus.WAITING_BUDGET: "warn",
             SyncStatus.RETRYING: "warn",
         }.get(SyncStatus(self.sync.status), "neutral")
 
     @property
+    def status_note(self) -> str:
+        """Why an inquiry that waits or was not sent is held back, in words."""
+        if self.sync is None:
+            return ""
+        return _STATUS_NOTES.get(SyncStatus(self.sync.status), "")
+
+    @property
     def can_retry(self) -> bool:
-        return self.sync is not None and self.sync.status == SyncStatus.FAILED
+        return self.sync is not None and self.sync.status in FAILED_STATUSES
 
     @property
     def error_fields(self) -> str:
@@ -161,13 +139,28 @@ class InquiryRow:
         return ", ".join(str(f) for f in fields) if isinstance(fields, list) else str(fields)
 
 
-def inquiry_rows(*, source: Source, connection: SalesforceConnection | None) -> list[InquiryRow]:
-    """The source's most recent inquiries with their sync row (one query for the syncs).
+def inquiry_rows(
+    *,
+    source: Source,
+    connection: SalesforceConnection | None,
+    rule_id_chosen: bool = False,
+    show: str = SHOW_ALL,
+) -> list[InquiryRow]:
+    """The source's most recent inquiries with their sync row (one query for the syncs), or,
+    with `show`, its most recent failed or waiting ones.
 
-    A linked record gets a link into Salesforce when it lives in the org of the connection that
-    applies now.
+    A linked record gets a link to its Lightning record page when it lives in the org of the
+    connection that applies now. `rule_id_chosen`: the card asks for a specific assignment rule
+    (it explains INVALID_CROSS_REFERENCE_KEY).
     """
-    inquiries = list(inquiries_recent(source=source))
+    if show in _SHOW_STATUSES:
+        inquiries = list(
+            Inquiry.objects.filter(
+                source=source, salesforce_sync__status__in=_SHOW_STATUSES[show]
+            ).order_by("-updated_at", "-id")[:ROWS_SHOWN]
+        )
+    else:
+        inquiries = list(inquiries_recent(source=source))
     syncs = {s.inquiry_id: s for s in InquirySync.objects.filter(inquiry__in=inquiries)}
     rows = []
     for inquiry in inquiries:
@@ -176,10 +169,16 @@ def inquiry_rows(*, source: Source, connection: SalesforceConnection | None) -> 
         if (
             sync is not None
             and sync.record_id
+            and sync.sobject
             and connection is not None
             and connection.org_id == sync.org_id
             and connection.instance_url
         ):
-            url = f"{connection.instance_url.rstrip('/')}/{sync.record_id}"
-        rows.append(InquiryRow(inquiry=inquiry, sync=sync, record_url=url))
+            url = record_url(connection.instance_url, sync.sobject, sync.record_id)
+        plain = None
+        if sync is not None and sync.error_code and sync.status in _ERROR_STATUSES:
+            plain = explain_error(
+                sync.error_code, sync.error_message, rule_id_chosen=rule_id_chosen
+            )
+        rows.append(InquiryRow(inquiry=inquiry, sync=sync, record_url=url, plain_error=plain))
     return rows

@@ -21,17 +21,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from simple_salesforce.format import format_soql
 
 from autorespond.models import Source
+from integrations.salesforce.api.errors import SalesforceError
 from integrations.salesforce.api.headers import (
     Assignment,
     HeaderOptionError,
     SoapHeaders,
     parse_header_options,
 )
-from integrations.salesforce.models import RecordType, SalesforceSettings
+from integrations.salesforce.models import RecordType, SalesforceConnection, SalesforceSettings
+from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.sync.scheduling import sync_resume_waiting_for_contact_info
 
 logger = logging.getLogger(__name__)
@@ -157,7 +161,9 @@ def salesforce_settings_update(
                     ).to_option_string(),
                 }
             except HeaderOptionError as error:
-                raise ValidationError({"header_options": str(error)}) from error
+                raise ValidationError(
+                    {"header_options": [str(problem) for problem in error.problems]}
+                ) from error
         if "record_type" in data and data["record_type"] not in RecordType.values:
             raise ValidationError({"record_type": "Choose Leads or Contacts."})
 
@@ -177,3 +183,100 @@ def salesforce_settings_update(
         ", ".join(changed) or "nothing",
     )
     return row
+
+
+# --------------------------------------------------------------------------- assignment rules
+
+# How long the card reuses the org's list of rules (seconds): a card view should not cost an API
+# call each time, and a rule activated meanwhile is found by the fresh read a save makes.
+ASSIGNMENT_RULES_CACHE_SECONDS = 300
+NOT_CONNECTED_RULES = "connect Salesforce first, then choose one of your org's rules."
+
+
+@dataclass(frozen=True)
+class AssignmentRuleChoice:
+    """One AssignmentRule of the org: its 18-character Id, Name, SobjectType and whether it is
+    the active (default) one."""
+
+    id: str
+    name: str
+    sobject: str
+    active: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} (active)" if self.active else self.name
+
+
+@dataclass(frozen=True)
+class OrgAssignmentRules:
+    """The org's assignment rules, or why they could not be read (`readable` False)."""
+
+    rules: tuple[AssignmentRuleChoice, ...] = ()
+    readable: bool = True
+    problem: str = ""
+
+    @classmethod
+    def unread(cls, problem: str) -> OrgAssignmentRules:
+        return cls(readable=False, problem=problem)
+
+    def of(self, sobject: str) -> list[AssignmentRuleChoice]:
+        return [rule for rule in self.rules if rule.sobject == sobject]
+
+    def find(self, rule_id: str) -> AssignmentRuleChoice | None:
+        """The rule with this id, 15 or 18 characters (an 18-character id is the 15-character,
+        case-sensitive id plus a 3-character suffix)."""
+        key = rule_id.strip()[:15]
+        if len(key) != 15:
+            return None
+        return next((rule for rule in self.rules if rule.id[:15] == key), None)
+
+
+def org_assignment_rules(
+    *, connection: SalesforceConnection | None, fresh: bool = False
+) -> OrgAssignmentRules:
+    """The Lead (and, should the org have them, Contact) assignment rules of the connection's
+    org, read with one SOQL query on AssignmentRule and cached for ASSIGNMENT_RULES_CACHE_SECONDS
+    (`fresh` reads again). Never raises: an org that cannot be asked (not connected, waiting for
+    reconnect, unavailable, any Salesforce error) gives `readable=False` and the reason in words.
+
+    Every rule is offered, the active one marked: an org has at most one active rule per object
+    (the default one), and AssignmentRuleHeader.assignmentRuleId "can be active or inactive"
+    (SOAP API Developer Guide, AssignmentRuleHeader). Salesforce keeps assignment rules for Leads
+    and Cases only (AssignmentRule.SobjectType, Object Reference): Case rules are left out, and a
+    Contacts card has none to offer.
+    """
+    if connection is None or not connection.is_usable:
+        return OrgAssignmentRules.unread(NOT_CONNECTED_RULES)
+    if connection.unavailable_since is not None:
+        return OrgAssignmentRules.unread("wait until Salesforce is available again.")
+    key = f"salesforce:assignment-rules:{connection.pk}:{connection.org_id}"
+    if not fresh:
+        cached = cache.get(key)
+        if cached is not None:
+            return OrgAssignmentRules(rules=tuple(AssignmentRuleChoice(*row) for row in cached))
+    soql = format_soql(
+        "SELECT Id, Name, SobjectType, Active FROM AssignmentRule "
+        "WHERE SobjectType IN {} ORDER BY Name",
+        [RecordType.LEAD.value, RecordType.CONTACT.value],
+    )
+    try:
+        records = salesforce_client(connection).query(soql)
+    except SalesforceError as error:
+        logger.info("assignment rules of org %s not read: %s", connection.org_id, error.error_code)
+        return OrgAssignmentRules.unread(
+            f"Salesforce must list your org's rules, and it did not answer ({error.error_code}). "
+            "Try again in a moment."
+        )
+    rules = tuple(
+        AssignmentRuleChoice(
+            r["Id"], r.get("Name") or r["Id"], r.get("SobjectType") or "", bool(r.get("Active"))
+        )
+        for r in records
+    )
+    cache.set(
+        key,
+        [(r.id, r.name, r.sobject, r.active) for r in rules],
+        ASSIGNMENT_RULES_CACHE_SECONDS,
+    )
+    return OrgAssignmentRules(rules=rules)

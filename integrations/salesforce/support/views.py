@@ -147,9 +147,8 @@ def console_validate_all(request: HttpRequest) -> HttpResponse:
         )
         return redirect(reverse("salesforce:console") + "#validate-all")
     run = validation_runs.validation_run_start(actor=request.user)
-    messages.info(
-        request, f"Validating all {run.total} connections in the background; progress below."
-    )
+    what = "the 1 connection" if run.total == 1 else f"all {run.total} connections"
+    messages.info(request, f"Validating {what} in the background; progress below.")
     return redirect(reverse("salesforce:console") + "#validate-all")
 
 
@@ -181,7 +180,7 @@ def console_retry_all(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(SalesforceConnection.objects.select_related("source"), pk=pk)
     count = console.console_connection_retry_failed(connection=connection, actor=request.user)
     if count:
-        messages.success(request, f"{count} failed sync(s) will be sent again.")
+        messages.success(request, f"{_count(count, 'failed sync')} will be sent again.")
     else:
         messages.info(request, "This connection has no failed syncs to retry.")
     return _back(request, _connection_url(connection.pk))
@@ -216,3 +215,8 @@ def console_audit(request: HttpRequest) -> HttpResponse:
         "salesforce/console/audit.html",
         {"page": page, "action": action, "kinds": StaffActionKind.choices},
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """ "1 failed sync", "3 failed syncs": English plurals of the console's nouns."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

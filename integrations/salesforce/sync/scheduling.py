@@ -8,15 +8,25 @@ docs/architecture.md ("Scheduling").
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import random
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
+from autorespond.db import (
+    column,
+    fetch_returned,
+    insert_columns,
+    insert_params,
+    quote,
+    returning_columns,
+    vendor,
+)
 from autorespond.models import Inquiry, Source
 from autorespond.selectors import source_descendant_ids
 from integrations.salesforce.models import (
@@ -82,24 +92,48 @@ def enqueue_sync(inquiry_id: int, countdown: float | None = None) -> None:
 
 
 def request_sync(*, inquiry: Inquiry) -> InquirySync:
-    """Mark the inquiry as due for a sync and enqueue it after commit (ids only)."""
-    sync, _ = InquirySync.objects.get_or_create(inquiry=inquiry)
-    InquirySync.objects.filter(pk=sync.pk).update(
-        requested_version=F("requested_version") + 1,
-        due_at=timezone.now(),
-        status=SyncStatus.PENDING,
+    """Mark the inquiry as due for a sync and enqueue it after commit (ids only).
+
+    One statement: the row is created with `requested_version` 1, or its version is bumped, in
+    an `INSERT … ON CONFLICT (inquiry) DO UPDATE … RETURNING`, so simultaneous requests each
+    count and the intake path stays within its statement budget (issue 11). The returned row is
+    cached on `inquiry` (`inquiry.salesforce_sync`), so the status shown right after needs no
+    query."""
+    row = InquirySync(
+        inquiry=inquiry, requested_version=1, due_at=timezone.now(), status=SyncStatus.PENDING
     )
-    sync.refresh_from_db()
+    sync = fetch_returned(InquirySync, _request_sync_statement(vendor()), insert_params(row))
+    assert sync is not None  # an upsert always returns its row
+    sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
     inquiry_id = inquiry.pk
     transaction.on_commit(lambda: enqueue_sync(inquiry_id))
     return sync
 
 
+@functools.cache
+def _request_sync_statement(vendor: str) -> str:
+    """The SQL of `request_sync` (built once per database vendor)."""
+    columns = insert_columns(InquirySync)
+    return (
+        # Only quoted identifiers of the model are formatted in; every value is a parameter.
+        f"INSERT INTO {quote(InquirySync._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
+        f" VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({quote('inquiry_id')}) DO UPDATE SET"
+        f" {quote('requested_version')} = {column(InquirySync, 'requested_version')} + 1,"
+        f" {quote('due_at')} = EXCLUDED.{quote('due_at')},"
+        f" {quote('status')} = EXCLUDED.{quote('status')},"
+        f" {quote('updated_at')} = EXCLUDED.{quote('updated_at')}"
+        f" RETURNING {returning_columns(InquirySync)}"
+    )
+
+
 def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:
     """The inquiry's sync status as the ingestion API shows it (`sync` in README), or None
-    before its first sync was requested. Registered with `autorespond.hooks`."""
-    sync = InquirySync.objects.filter(inquiry=inquiry).first()
-    if sync is None:
+    before its first sync was requested. Registered with `autorespond.hooks`. Uses the row
+    cached on the inquiry when `request_sync` just wrote it (no query)."""
+    try:
+        sync = inquiry.salesforce_sync
+    except InquirySync.DoesNotExist:
         return None
     return {
         "status": sync.status,

@@ -15,6 +15,7 @@ from tests.pages import page
 # A value a test can search the page for: it must never be shown.
 ACCESS_TOKEN = "00Dxx0000001gPL!AQ4AQFake.access.token.value"
 REFRESH_TOKEN = "5Aep861FakeRefreshTokenValue"
+INSTANCE_URL = "https://acme.my.salesforce.invalid"
 
 
 def card_url(source: Source) -> str:
@@ -77,7 +78,9 @@ def connection_create(
         "login_url": "https://login.salesforce.com"
         if environment == Environment.PRODUCTION
         else "https://test.salesforce.com",
-        "instance_url": "https://acme.my.salesforce.com",
+        # A reserved host (RFC 6761 ".invalid"): the card asks the org for its assignment rules,
+        # and a test without the emulator must fail that question at once, never reach an org.
+        "instance_url": INSTANCE_URL,
         "org_id": "00D5e000000ABCDEAA",
         "user_id": "0055e000001XYZWAA4",
         "username": "joe@acme.example",

@@ -110,7 +110,7 @@ def test_a_revoked_connection_fails_validation_and_says_to_reconnect(
     # The card keeps saying so after the message is gone.
     card = owner_client.get(card_url(business)).content.decode()
     assert "Validation failed" in card
-    assert "Needs reconnect" in card
+    assert "Waiting for reconnect" in card
 
 
 def test_a_connection_that_needs_reconnect_is_not_sent_to_salesforce_again(
@@ -217,7 +217,7 @@ def test_a_user_who_cannot_create_leads_fails_validation_and_is_told_to_ask_an_a
     assert stored.last_validation_message == expected
     # A missing permission is not a broken connection: no reconnect is asked for.
     assert stored.status == ConnectionStatus.CONNECTED
-    assert "Needs reconnect" not in owner_client.get(card_url(business)).content.decode()
+    assert "Waiting for reconnect" not in owner_client.get(card_url(business)).content.decode()
 
 
 def test_the_same_user_passes_when_the_source_creates_contacts(

@@ -348,12 +348,55 @@ def test_a_property_given_twice_is_an_error() -> None:
     )
 
 
-def test_the_first_problem_from_the_left_is_reported() -> None:
+def test_every_problem_is_reported_left_to_right() -> None:
     with pytest.raises(HeaderOptionError) as excinfo:
         parse_header_options(
             "AssignmentRuleHeader,assignmentRuleId,bad;EmailHeader,triggerUserEmail,maybe"
         )
+    # The first one is the error's own `error`, as before; every one is in `problems`.
     assert excinfo.value.error.startswith("Invalid assignmentRuleId")
+    assert [p.error for p in excinfo.value.problems] == [
+        "Invalid assignmentRuleId 'bad' for AssignmentRuleHeader",
+        "Invalid boolean value 'maybe' for EmailHeader.triggerUserEmail",
+    ]
+
+
+def test_the_issues_example_reports_the_unknown_header_too() -> None:
+    with pytest.raises(HeaderOptionError) as excinfo:
+        parse_header_options("EmailHeader,triggerAutoResponseEmail,yes;FooHeader,bar,true")
+    assert str(excinfo.value) == (
+        "ERROR: Invalid boolean value 'yes' for EmailHeader.triggerAutoResponseEmail\n"
+        "Tip: Boolean values must be exactly 'true' or 'false' (lowercase)\n"
+        "Tip: Example: 'EmailHeader,triggerAutoResponseEmail,true'\n"
+        "ERROR: Unknown SOAP header: 'FooHeader'\n"
+        "Tip: Available headers: AllOrNoneHeader, AllowFieldTruncationHeader, "
+        "AssignmentRuleHeader, DisableFeedTrackingHeader, DuplicateRuleHeader, EmailHeader, "
+        "MruHeader\n"
+        "Tip: Header names are case-sensitive and must match Salesforce API exactly"
+    )
+    assert [len(p.tips) for p in excinfo.value.problems] == [2, 2]
+
+
+def test_a_single_problem_has_only_itself_in_problems() -> None:
+    with pytest.raises(HeaderOptionError) as excinfo:
+        parse_header_options("MruHeader,updateMru,true;EmalHeader,x,true")
+    assert excinfo.value.problems == [excinfo.value]
+
+
+def test_an_item_with_a_problem_causes_no_second_one() -> None:
+    # The bad rule id is left out, so useDefaultRule does not also read as "exclusive"; the
+    # repeated bad boolean is reported each time (two items, two problems).
+    with pytest.raises(HeaderOptionError) as excinfo:
+        parse_header_options(
+            "AssignmentRuleHeader,assignmentRuleId,bad;AssignmentRuleHeader,useDefaultRule,true;"
+            "MruHeader,updateMru,no;MruHeader,updateMru,no;EmailHeader"
+        )
+    assert [p.error for p in excinfo.value.problems] == [
+        "Invalid assignmentRuleId 'bad' for AssignmentRuleHeader",
+        "Invalid boolean value 'no' for MruHeader.updateMru",
+        "Invalid boolean value 'no' for MruHeader.updateMru",
+        "Invalid SOAP header format: 'EmailHeader'",
+    ]
 
 
 def test_header_option_error_is_a_value_error() -> None:

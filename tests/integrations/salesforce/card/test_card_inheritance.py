@@ -79,10 +79,13 @@ def test_a_location_that_inherits_shows_the_parents_settings_read_only(
     settings = block(response, "settings")
     assert "Enable On" in settings
     assert "Record type Contacts" in settings
-    assert "Include job description (setting: sendJobDescription) On" in settings
+    assert "Include job description On" in settings
     assert "Create only for new leads Off" in settings
-    assert "Notify the assigned owner by email On" in settings
-    assert "EmailHeader,triggerUserEmail,true" in settings
+    assert "Email the assigned owner On" in settings
+    # The option string is there, under Advanced (closed).
+    advanced = page(response).get_element_by_id("settings").xpath(".//details")[0]
+    assert "EmailHeader,triggerUserEmail,true" in advanced.text_content()
+    assert advanced.get("open") is None
     connection = block(response, "connection")
     assert "00D000000000BUSAAA" in connection and "Biz Admin" in connection
     # None of this source's own fields can be edited; only inheritance can be switched off.
@@ -90,9 +93,8 @@ def test_a_location_that_inherits_shows_the_parents_settings_read_only(
     assert "header_options" not in own_inputs(response)
     assert "inherit_from_parent" in own_inputs(response)
     assert checked(response, "inherit_from_parent") is True
-    # The card's hints describe what applies: the parent is connected and enabled.
-    alerts = block(response, "alerts") if has_block(response, "alerts") else ""
-    assert "Confirm Enable is on" not in alerts
+    # The header says what applies: the parent is connected and enabled.
+    assert block(response, "status-pill") == "Inherited from Joe's Plumbing"
     effective = effective_of(location)
     assert effective.owner == business and effective.connection == business_setup
 
@@ -164,8 +166,10 @@ def test_a_child_that_inherits_from_a_parent_that_does_not_stops_there(
 def test_the_inheriting_card_says_where_to_connect(owner_client, business, location):
     inherit(owner_client, location)
     response = owner_client.get(card_url(location))
-    assert "Click Connect (on the card of Joe's Plumbing) and authorize on Salesforce." in block(
-        response, "alerts"
+    assert block(response, "status-pill") == "Not connected"
+    assert "connected on the card of Joe's Plumbing." in block(response, "status")
+    assert page(response).get_element_by_id("status-action").get("href") == (
+        f"{card_url(business)}#connection"
     )
     assert "Connect, Validate Connection and Disconnect are on the card of Joe's Plumbing." in (
         block(response, "connection")

@@ -10,6 +10,7 @@ from integrations.salesforce.card.services import salesforce_settings_update
 from integrations.salesforce.models import InquirySync, SyncStatus
 from tests.factories import InquiryFactory, SourceFactory
 from tests.integrations.salesforce.card_support import (
+    INSTANCE_URL,
     card_url,
     connection_create,
 )
@@ -78,7 +79,7 @@ def test_every_sync_outcome_is_shown_with_its_record(owner_client, business):
     assert "Lead 00Q5e00000AAAAAEAA" in row_text(response, created)
     assert "1 attempt" in row_text(response, created)
     link = page(response).xpath('//a[code="00Q5e00000AAAAAEAA"]/@href')
-    assert link == ["https://acme.my.salesforce.com/00Q5e00000AAAAAEAA"]
+    assert link == [f"{INSTANCE_URL}/lightning/r/Lead/00Q5e00000AAAAAEAA/view"]
     assert "Updated" in row_text(response, updated)
     assert "Skipped: already in Salesforce" in row_text(response, skipped)
     assert "Contact 0035e00000CCCCCAAA" in row_text(response, skipped)
@@ -131,24 +132,26 @@ def test_a_location_lists_its_own_inquiries_even_while_inheriting(owner_client, 
 
 def test_a_permission_failure_points_at_the_connected_users_permissions(owner_client, business):
     connection_create(business)
-    sync_for(
+    failed = sync_for(
         business,
         SyncStatus.FAILED,
-        error_code="INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
-        error_message="insufficient access rights on cross-reference id",
+        error_code="INSUFFICIENT_ACCESS_OR_READONLY",
+        error_message="insufficient access rights on object id",
     )
-    alerts = block(owner_client.get(card_url(business)), "alerts")
+    text = row_text(owner_client.get(card_url(business)), failed)
     assert (
-        "No records appearing — Confirm the Salesforce user you connected with has permission to "
-        "create the chosen record type (Leads)." in alerts
+        "The Salesforce user you connected with is not allowed to create or edit this record."
+        in text
     )
+    # The raw code and message stay, for support.
+    assert "Details for support INSUFFICIENT_ACCESS_OR_READONLY insufficient access rights" in text
 
 
 def test_waiting_for_contact_info_points_at_that_setting(owner_client, business):
     salesforce_settings_update(source=business, data={"only_with_contact_info": True}, user=None)
-    sync_for(business, SyncStatus.WAITING_CONTACT_INFO, inquiry={"email": ""})
-    assert "Check your Create customer only when contact info is captured setting" in block(
-        owner_client.get(card_url(business)), "alerts"
+    waiting = sync_for(business, SyncStatus.WAITING_CONTACT_INFO, inquiry={"email": ""})
+    assert "Create customer only when contact info is captured is on" in row_text(
+        owner_client.get(card_url(business)), waiting
     )
 
 
@@ -163,7 +166,7 @@ def test_retry_requeues_a_failed_sync(owner_client, business):
 
     response = owner_client.post(retry_url(business, failed), follow=True)
 
-    assert response.redirect_chain == [(card_url(business), 302)]
+    assert response.redirect_chain == [(f"{card_url(business)}#inquiry-{failed.inquiry_id}", 302)]
     failed.refresh_from_db()
     assert failed.status != SyncStatus.FAILED
     assert failed.due_at is not None and failed.due_at <= timezone.now()

@@ -101,7 +101,7 @@ def test_revoked_grant_then_reconnect_sends_the_inquiries_that_waited(
     assert connection.status == ConnectionStatus.NEEDS_RECONNECT
     assert "invalid_grant" in connection.status_reason
     assert lead_emails(control, org) == {"e@x.io"}
-    assert "Needs reconnect" in owner_client.get(card_url(business)).content.decode()
+    assert "Waiting for reconnect" in owner_client.get(card_url(business)).content.decode()
 
     connect_through_emulator(owner_client, business)  # the owner reconnects
 

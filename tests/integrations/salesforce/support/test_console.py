@@ -376,7 +376,7 @@ def test_retry_all_requeues_every_failed_sync_of_the_connection(
     elsewhere = sync_make(elsewhere_source)
 
     response = staff_client.post(f"{CONSOLE}connections/{connection.pk}/retry-failed/", follow=True)
-    assert "3 failed sync(s) will be sent again." in messages_of(response)
+    assert "3 failed syncs will be sent again." in messages_of(response)
     assert response.redirect_chain[-1][0] == f"{CONSOLE}connections/{connection.pk}/"
     for sync in mine:
         sync.refresh_from_db()
@@ -412,7 +412,7 @@ def test_audit_log_lists_staff_actions_newest_first_and_filters(
     ]
     assert len(rows) == 3
     assert "support Retried a connection's failed syncs" in rows[0]
-    assert "0 sync(s)" in rows[0]
+    assert "0 syncs" in rows[0]
     assert f"Inquiry {second.inquiry.external_id}" in rows[1]
     assert f"Inquiry {first.inquiry.external_id}" in rows[2]
     filtered = staff_client.get(f"{CONSOLE}audit/", {"action": "retried_all"})
@@ -475,3 +475,24 @@ def test_admin_pages_of_every_model_open_and_never_show_tokens(business: Source)
         assert "access_token" not in content and "refresh_token" not in content, url
         for ciphertext in ciphertexts:
             assert ciphertext not in content, url
+
+
+# --- Wording ---------------------------------------------------------------------------------
+
+
+def test_counts_read_as_english_for_one_and_for_many(
+    staff_client: Client, business: Source, django_capture_on_commit_callbacks
+) -> None:
+    connection = connection_make(business)
+    sync_make(business)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff_client.post(
+            f"{CONSOLE}connections/{connection.pk}/retry-failed/", follow=True
+        )
+    assert "1 failed sync will be sent again." in messages_of(response)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff_client.post(f"{CONSOLE}validate-all/", follow=True)
+    assert "Validating the 1 connection in the background; progress below." in messages_of(response)
+    audit = staff_client.get(f"{CONSOLE}audit/").content.decode()
+    assert "(s)" not in audit
+    assert "1 sync" in audit and "1 connection" in audit

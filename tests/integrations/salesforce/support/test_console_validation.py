@@ -131,7 +131,7 @@ def test_validate_a_revoked_connection_marks_it_and_emails_the_owners_once(
     rita = Client()
     rita.force_login(UserFactory(username="rita"))
     card = rita.get("/sources/acme-roofing/integrations/salesforce/").content.decode()
-    assert "Needs reconnect" in card and "invalid_grant" in card
+    assert "Waiting for reconnect" in card and "invalid_grant" in card
 
     # One email, to Rita, the owner of Acme Roofing, saying what to do.
     [email] = mail.outbox
@@ -205,7 +205,7 @@ def test_validate_all_counts_every_connection_once(
     assert ValidationRunResult.objects.filter(run=run).count() == 3
     page_text = block(staff_client.get(CONSOLE), "run-progress")
     assert "3 of 3 checked, 1 failed — finished" in page_text
-    assert "1 connection(s) failed in this run" in page_text
+    assert "1 connection failed in this run" in page_text
     assert "Acme Roofing" in page_text
     assert len(mail.outbox) == 1 and mail.outbox[0].subject == SUBJECT
     action = StaffAction.objects.get(action=StaffActionKind.VALIDATED_ALL)

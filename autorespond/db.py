@@ -1,0 +1,95 @@
+"""Single-statement upserts (`INSERT … ON CONFLICT … DO UPDATE … RETURNING`) that work on
+PostgreSQL and SQLite (3.35+).
+
+Django's ORM has `bulk_create(update_conflicts=True)`, but it can only copy the new values
+(`SET f = EXCLUDED.f`): it cannot add to a counter, update only when something differs, or
+return the row it wrote on SQLite. The intake path needs all three in one statement, so the SQL
+is written here, once, from the model's own field definitions (column names, defaults, database
+preparation and converters), and the callers only add their `DO UPDATE SET` clause.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+from django.db.models.fields import Field
+
+M = TypeVar("M", bound=Model)
+
+
+def vendor() -> str:
+    """The default database's vendor ("postgresql", "sqlite"): statements built once are cached
+    per vendor, since quoting may differ."""
+    return connection.vendor
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def column(model: type[Model], field_name: str) -> str:
+    """The quoted column of `field_name`, qualified by its table (for `DO UPDATE SET`, where a
+    bare name would be ambiguous with EXCLUDED)."""
+    return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(field_name).column)}"
+
+
+def insert_fields(model: type[Model]) -> list[Field]:
+    """The concrete fields an INSERT writes: all but an auto primary key."""
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and getattr(f, "db_returning", False))
+    ]
+
+
+def insert_columns(model: type[Model]) -> list[str]:
+    return [quote(f.column) for f in insert_fields(model)]
+
+
+def insert_params(obj: Model) -> list[Any]:
+    """The values of `insert_fields` of an unsaved `obj`, prepared for this database as Django's
+    INSERT would write them: defaults applied, `auto_now`/`auto_now_add` filled in."""
+    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in insert_fields(obj)]
+
+
+def fetch_returned(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
+    """Run `sql` (an INSERT/UPDATE … RETURNING `returning_columns(model)`) and build the model
+    instance from the row it returned, with the same converters a query applies (SQLite returns
+    datetimes as text, for example); None when it returned no row."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    attnames, converters = _returned_converters(model, vendor())
+    values = list(row)
+    for index, expression, functions in converters:
+        for function in functions:
+            values[index] = function(values[index], expression, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+@functools.cache
+def _returned_converters(
+    model: type[Model], vendor: str
+) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """Per model and vendor: the attnames of the returned columns, and for each column that has
+    any, its converters (as a query's compiler would apply them). Built once: the converters
+    depend on the backend and the field only (they get the current connection as argument)."""
+    fields = list(model._meta.concrete_fields)
+    converters = []
+    for index, f in enumerate(fields):
+        expression = f.get_col(model._meta.db_table)
+        functions = connection.ops.get_db_converters(expression) + f.get_db_converters(connection)
+        if functions:
+            converters.append((index, expression, functions))
+    return [f.attname for f in fields], converters
+
+
+def returning_columns(model: type[Model]) -> str:
+    """The quoted columns `fetch_returned` expects, in the model's field order."""
+    return ", ".join(quote(f.column) for f in model._meta.concrete_fields)

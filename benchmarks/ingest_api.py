@@ -1,0 +1,296 @@
+"""Ingestion API throughput: POST /api/v1/inquiries under gunicorn with the production settings on
+PostgreSQL (and Redis as the broker, so each POST also enqueues its sync), loaded by `wrk`,
+beside a one-query Django view (and a no-query one) served by the same server in the same run.
+
+    .venv/bin/python benchmarks/ingest_api.py
+    .venv/bin/python benchmarks/ingest_api.py --duration 5 --concurrency 1 16
+
+For each concurrency (default 1, 16, 64) it runs, in turn, the one-query view, the no-query view
+and the POST for `--duration` seconds each, and prints requests per second, p50 and p99 latency,
+and errors (connection errors, timeouts and non-2xx answers) for each; then the SQL statements
+and commits of one create, one update and one unchanged POST (Django's CaptureQueriesContext on
+the same database), and the issue's targets (POST at least 50 % of the one-query view's rate,
+p99 at most 50 ms at concurrency 16, no errors).
+
+Every POST has a distinct (source, id) and a realistic body (a person, an address, a job
+description): `ingest_api_support/post_inquiries.lua`. The baseline views live in
+`ingest_api_support/urls.py`, served only by this benchmark (its settings module adds them to
+the product's URLs), never by the deployed service.
+
+Needs PostgreSQL, Redis (found or started like `make test` does, see scripts/services.py) and
+`wrk` (Debian: `apt-get install wrk`). It creates and drops its own database and Redis key
+prefix; the server and the load listen and connect on 127.0.0.1 only, and every load run is
+bounded by `--duration`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPPORT = Path(__file__).resolve().parent / "ingest_api_support"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+SLUG = "bench-plumbing"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_environment(run_id: str) -> tuple[dict[str, str], str, str]:
+    """The environment of the server and of this process: production settings (DEBUG off,
+    persistent connections), a database and a Redis key prefix of this run's own."""
+    from services import ensure_services
+
+    found = ensure_services()
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if name not in found]
+    if missing:
+        raise SystemExit(f"The benchmark needs PostgreSQL and Redis; not found: {missing}")
+    admin_url = found["DATABASE_URL"]
+    database = f"bench_ingest_{run_id}"
+    parts = urlsplit(admin_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": urlunsplit(parts._replace(path=f"/{database}")),
+        "REDIS_URL": found["REDIS_URL"],
+        "CELERY_BROKER_URL": found["REDIS_URL"],
+        "CELERY_QUEUE": f"bench-{run_id}",
+        "CELERY_KEY_PREFIX": f"bench-{run_id}:",
+        "DEBUG": "false",
+        "CONN_MAX_AGE": "60",
+        "CONN_HEALTH_CHECKS": "true",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "benchmarks.ingest_api_support.settings",
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    return env, admin_url, database
+
+
+def admin_sql(admin_url: str, statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {args[0]} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int, log: Path
+) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "gunicorn", "autorespond.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--timeout", "60", "--log-level", "warning",
+        ],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    import requests
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited:\n{log.read_text()[-3000:]}")
+        try:
+            requests.get(f"http://127.0.0.1:{port}/_bench/no-query", timeout=5)
+            return process
+        except requests.RequestException:
+            time.sleep(0.3)
+    process.terminate()
+    raise SystemExit("gunicorn did not answer within 60 s")
+
+
+def wrk(url: str, script: Path, concurrency: int, duration: int, *args: str) -> dict[str, Any]:
+    """One bounded wrk run; its figures from the script's JSON line."""
+    command = [
+        "wrk", "-t", str(min(2, concurrency)), "-c", str(concurrency), "-d", f"{duration}s",
+        "--timeout", "10s", "-s", str(script), url, "--", *args,
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + 60, env=os.environ
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("WRK-RESULT "):
+            figures = json.loads(line.removeprefix("WRK-RESULT "))
+            seconds = figures["duration_us"] / 1e6
+            return {
+                "rps": figures["requests"] / seconds if seconds else 0.0,
+                "p50_ms": figures["p50_us"] / 1000,
+                "p99_ms": figures["p99_us"] / 1000,
+                "errors": figures["errors"] + figures["non_2xx"],
+                "requests": figures["requests"],
+            }
+    raise SystemExit(f"wrk printed no figures:\n{result.stdout}\n{result.stderr}")
+
+
+def statements_per_post(key: str) -> dict[str, tuple[int, int]]:
+    """(statements, commits) of a create, an update and an unchanged POST, counted in this
+    process with Django's CaptureQueriesContext on the benchmark's database."""
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    body = {"id": f"count-{uuid.uuid4().hex[:8]}", "source": SLUG, "first_name": "Ann"}
+    counts: dict[str, tuple[int, int]] = {}
+    for label, data in (
+        ("create", body),
+        ("update", {**body, "city": "Oakland"}),
+        ("unchanged", {**body, "city": "Oakland"}),
+    ):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(
+                "/api/v1/inquiries", data=json.dumps(data), content_type="application/json",
+                **headers,
+            )  # fmt: skip
+        assert response.status_code in (200, 201), response.content
+        sqls = [q["sql"].lstrip().upper() for q in captured.captured_queries]
+        control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+        counts[label] = (
+            sum(1 for s in sqls if not s.startswith(control)),
+            sum(1 for s in sqls if s.startswith("COMMIT")),
+        )
+    connection.close()
+    return counts
+
+
+def drop_redis_keys(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (1 = sync workers, as deployed)"
+    )
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (Debian: apt-get install wrk)")
+
+    run_id = uuid.uuid4().hex[:8]
+    env, admin_url, database = prepare_environment(run_id)
+    os.environ.update(env)
+    admin_sql(admin_url, f'CREATE DATABASE "{database}"')
+    server = None
+    try:
+        manage(env, "migrate", "--noinput")
+        manage(
+            env, "shell", "-c",
+            "from autorespond.models import Source; "
+            f"Source.objects.create(slug='{SLUG}', name='Bench Plumbing')",
+        )  # fmt: skip
+        key = manage(env, "create_api_key", "benchmark").strip().splitlines()[-1]
+        os.environ["BENCH_API_KEY"] = key
+        port = free_port()
+        log = Path(f"/tmp/bench-ingest-{run_id}.log")  # noqa: S108 (the benchmark's own log)
+        server = start_gunicorn(env, port, args.workers, args.threads, log)
+        base = f"http://127.0.0.1:{port}"
+
+        # Warm-up: every worker has its connection and its code paths loaded.
+        wrk(f"{base}/_bench/one-query?slug={SLUG}", SUPPORT / "get.lua", 4, 2)
+        wrk(f"{base}/api/v1/inquiries", SUPPORT / "post_inquiries.lua", 4, 2, "warm", SLUG)
+
+        results: dict[int, dict[str, dict[str, Any]]] = {}
+        for c in args.concurrency:
+            results[c] = {
+                "one-query view": wrk(
+                    f"{base}/_bench/one-query?slug={SLUG}", SUPPORT / "get.lua", c, args.duration
+                ),
+                "no-query view": wrk(
+                    f"{base}/_bench/no-query", SUPPORT / "get.lua", c, args.duration
+                ),
+                "POST /api/v1/inquiries": wrk(
+                    f"{base}/api/v1/inquiries",
+                    SUPPORT / "post_inquiries.lua",
+                    c,
+                    args.duration,
+                    f"c{c}",
+                    SLUG,
+                ),
+            }
+        counts = statements_per_post(key)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        drop_redis_keys(env["REDIS_URL"], env["CELERY_KEY_PREFIX"])
+
+    print(
+        f"\ngunicorn {args.workers} workers x {args.threads} threads, DEBUG off, PostgreSQL "
+        f"(CONN_MAX_AGE=60, health checks), Redis broker; wrk {args.duration} s per run, "
+        "loopback\n"
+    )
+    print(f"{'c':>3}  {'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for c, by_endpoint in results.items():
+        for name, r in by_endpoint.items():
+            print(
+                f"{c:>3}  {name:<24} {r['rps']:>8.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
+                f" {r['errors']:>7}"
+            )
+        post = by_endpoint["POST /api/v1/inquiries"]
+        ratio = post["rps"] / by_endpoint["one-query view"]["rps"]
+        print(f"{c:>3}  POST / one-query view: {ratio:.0%}")
+    print("\nSQL statements (commits) per POST: " + ", ".join(
+        f"{label} {n} ({commits})" for label, (n, commits) in counts.items()
+    ))  # fmt: skip
+
+    checks = []
+    for c, by_endpoint in results.items():
+        post = by_endpoint["POST /api/v1/inquiries"]
+        ratio = post["rps"] / by_endpoint["one-query view"]["rps"]
+        checks.append((f"c={c}: POST rate >= 50 % of the one-query view's", ratio >= 0.5))
+        checks.append((f"c={c}: no errors", all(r["errors"] == 0 for r in by_endpoint.values())))
+        if c == 16:
+            checks.append(("c=16: POST p99 <= 50 ms", post["p99_ms"] <= 50))
+    checks.append(
+        ("create/update <= 5 statements", max(counts["create"][0], counts["update"][0]) <= 5)
+    )
+    checks.append(("unchanged <= 4 statements", counts["unchanged"][0] <= 4))
+    print("\nTargets:")
+    for label, ok in checks:
+        print(f"  {'ok  ' if ok else 'MISS'} {label}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -49,6 +49,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -556,6 +557,14 @@ def main(argv: list[str]) -> int:
     unknown = [name for name in faults if name not in FAULTS]
     if unknown:
         parser.error(f"unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}")
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Explicit handlers: a shell that starts us in the background ignores SIGINT for us, and
+    # SIGTERM's default would skip the clean-up below (processes, database, folders).
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
     from services import ensure_services
 

@@ -3,7 +3,7 @@ Salesforce emulator, with 500 inquiries in flight, through each fault in turn. F
 inquiries lost, people duplicated, seconds from recovery until every inquiry was synced, Salesforce
 calls during the outage, and whether the worker and beat were still running with no hand restart.
 
-    .venv/bin/python benchmarks/faults.py                       # every fault, about 12 minutes
+    .venv/bin/python benchmarks/faults.py                       # every fault, about 15 minutes
     .venv/bin/python benchmarks/faults.py --only worker-kill --count 100 --outage-seconds 20
 
 Faults (`--only` takes these names, comma-separated):

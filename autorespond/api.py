@@ -71,11 +71,25 @@ class GuardedJsonParser(Parser):
             raise HttpError(413, f"Body too large: at most {settings.API_MAX_BODY_BYTES} bytes.")
         try:
             return json.loads(request.body or b"")
-        except (ValueError, UnicodeDecodeError):
+        # RecursionError: JSON nested deeper than the parser's stack allows is malformed for us.
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise HttpError(400, "Malformed JSON.") from None
 
 
 class ApiKeyAuth(HttpBearer):
+    """`Authorization: Bearer <key>`.
+
+    The header is parsed here instead of by ninja's `HttpBearer.__call__`, which logs the whole
+    header value at ERROR level (with DEBUG on) when its scheme is not Bearer: a key sent as
+    `Token <key>` or a Basic password would land in the log.
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        scheme, _, token = request.headers.get(self.header, "").strip().partition(" ")
+        if scheme.lower() != self.openapi_scheme or not token.strip():
+            return None
+        return self.authenticate(request, token.strip())
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         return api_key_authenticate(raw_key=token)
 
@@ -129,25 +143,28 @@ def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> Http
         else:
             message = error.get("msg", "Invalid value.")
         errors.append({"field": _field_name(error.get("loc", ())), "message": message})
-    if _is_inquiry_post(request) and not any(e["field"] == "source" for e in errors):
-        # Every error at once: the source is checked against the database only when the rest is
-        # valid (see post_inquiry), so here it is checked for the other errors' company.
-        errors.extend(_unknown_source_errors(request))
+    # Every error at once: a source named in the body is checked against the database only when
+    # the rest is valid (see post_inquiry and put_source), so here it is checked for the other
+    # errors' company.
+    reference = {"post_inquiry": "source", "put_source": "parent"}.get(_url_name(request))
+    if reference and not any(e["field"] == reference for e in errors):
+        errors.extend(_unknown_source_errors(request, reference))
     return _error_response(request, 400, errors)
 
 
-def _is_inquiry_post(request: HttpRequest) -> bool:
+def _url_name(request: HttpRequest) -> str:
     match = request.resolver_match
-    return request.method == "POST" and match is not None and match.url_name == "post_inquiry"
+    return (match.url_name or "") if match is not None else ""
 
 
-def _unknown_source_errors(request: HttpRequest) -> list[dict[str, str]]:
+def _unknown_source_errors(request: HttpRequest, field: str) -> list[dict[str, str]]:
+    """The error for the source that the body's `field` names, when no source has that slug."""
     try:
-        slug = json.loads(request.body).get("source")
-    except (ValueError, AttributeError):
+        slug = json.loads(request.body).get(field)
+    except (ValueError, AttributeError, RecursionError):
         return []
-    if isinstance(slug, str) and not Source.objects.filter(slug=slug).exists():
-        return [{"field": "source", "message": _unknown_source_message(slug)}]
+    if isinstance(slug, str) and slug and not Source.objects.filter(slug=slug).exists():
+        return [{"field": field, "message": _unknown_source_message(slug)}]
     return []
 
 
@@ -343,7 +360,8 @@ def post_inquiry(request: HttpRequest, payload: InquiryIn) -> Status:
 
 
 @api.get(
-    "/inquiries/{source}/{inquiry_id}",
+    # `path:` so an id holding "/" (any string is a valid id) can be read back, URL-encoded or not.
+    "/inquiries/{source}/{path:inquiry_id}",
     response={200: InquiryOut, 400: ErrorsOut, 401: ErrorsOut, 404: ErrorsOut, 503: ErrorsOut},
     summary="An inquiry and its sync status",
 )
@@ -355,6 +373,11 @@ def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> Status:
         .first()
     )
     if inquiry is None:
+        # Only on a miss: say which part of the path is unknown.
+        if not Source.objects.filter(slug=source).exists():
+            return Status(
+                404, {"errors": [{"field": "source", "message": _unknown_source_message(source)}]}
+            )
         return Status(
             404, {"errors": [{"field": "id", "message": "No such inquiry for this source."}]}
         )

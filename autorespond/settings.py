@@ -11,10 +11,13 @@ import environ
 from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"  # local state of embedded runs: SQLite file, broker folder, certificates
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Local state of embedded runs: SQLite file, broker folder, certificates, demo logins. VAR_DIR
+# moves it, so two `make run`s (or a test of the launcher) on one checkout do not share it.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -28,6 +31,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Only for its static files: with "ninja" installed, /api/v1/docs serves the Swagger UI
+    # assets django-ninja ships instead of loading them from a CDN, so the docs work offline.
+    "ninja",
     "autorespond",
     "integrations.salesforce",
 ]
@@ -148,6 +154,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
         # Keeps parallel test runs (and several deployments on one Redis) apart.
         "global_keyprefix": env.str("CELERY_KEY_PREFIX", default=""),
+        # A Redis that vanishes without closing its sockets (a host gone, a dropped flow) must
+        # not block a blocking read forever, such as the pending BRPOP the worker drains when
+        # it tears a lost connection down (celery/celery#9705). 30 s is far above BRPOP's own
+        # 1 s wait; keepalive lets the kernel notice a dead peer on idle sockets.
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "socket_keepalive": True,
     }
 )
 CELERY_TASK_ACKS_LATE = True
@@ -160,6 +173,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker is waited for, however long it is away (Celery's default gives up after 100
+# attempts, about 45 minutes, and the worker exits); the sweeper re-sends what was due meanwhile.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Syncs running when the connection drops finish their Salesforce write and record it on their
+# InquirySync row; the row, not the message, is the truth, so a redelivered message finds the
+# work done. Cancelling them (Celery 6's default) would cut Salesforce calls off mid-flight.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE: dict = {
     "salesforce-sweep-due-syncs": {
         "task": "integrations.salesforce.tasks.sweep_due_syncs",

@@ -13,15 +13,23 @@ from .server import EmulatorServer
 
 DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"  # noqa: S105 - fake, only valid against the emulator
-DEMO_CALLBACK_URLS = [
-    "http://127.0.0.1:8000/integrations/salesforce/callback/",
-    "http://localhost:8000/integrations/salesforce/callback/",
-]
+DEMO_WEB_PORT = 8000
 
 
-def seed_demo(state: EmulatorState) -> dict[str, str]:
+def demo_callback_urls(web_port: int = DEMO_WEB_PORT) -> list[str]:
+    """The demo connected app's callback URLs: the service's OAuth callback on `web_port`, by IP
+    and by name. Salesforce compares the redirect_uri with the app's list exactly, port included,
+    so the app must list the port the service really runs on (`make run` passes WEB_PORT)."""
+    return [
+        f"http://{host}:{web_port}/integrations/salesforce/callback/"
+        for host in ("127.0.0.1", "localhost")
+    ]
+
+
+def seed_demo(state: EmulatorState, web_port: int = DEMO_WEB_PORT) -> dict[str, str]:
     """A production org with a user, a queue, a default Lead assignment rule, an active Lead
-    auto-response rule and the demo connected app."""
+    auto-response rule and the demo connected app, whose callback is the service on
+    `web_port`. Returns {"org_id", "username"} of the org's admin."""
     created = create_org_with_app(
         state,
         {
@@ -42,7 +50,7 @@ def seed_demo(state: EmulatorState) -> dict[str, str]:
             ],
             "client_id": DEMO_CLIENT_ID,
             "client_secret": DEMO_CLIENT_SECRET,
-            "callback_urls": DEMO_CALLBACK_URLS,
+            "callback_urls": demo_callback_urls(web_port),
         },
     )
     org = state.org(created["org_id"])
@@ -79,6 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instance-port", type=int, default=8443)
     parser.add_argument("--certs-dir", type=Path, default=Path("var/emulator-certs"))
     parser.add_argument("--seed", choices=["demo"], default=None)
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=DEMO_WEB_PORT,
+        help="port of the service whose OAuth callback the demo connected app accepts",
+    )
     parser.add_argument("--verbose", action="store_true", help="log each request path")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO)
@@ -92,9 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  CA bundle:          {server.ca_bundle_path}")
     print(f"  records and emails: {server.login_url}/_emulator/ui")
     if args.seed == "demo":
-        demo = seed_demo(server.state)
+        demo = seed_demo(server.state, args.web_port)
         print(f"  demo org {demo['org_id']}, user {demo['username']}")
         print(f"  connected app: {DEMO_CLIENT_ID} / {DEMO_CLIENT_SECRET}")
+        print(f"  callback:      {demo_callback_urls(args.web_port)[0]}")
     print("Ctrl-C to stop.", flush=True)
     try:
         threading.Event().wait()

@@ -199,3 +199,58 @@ def test_create_api_key_command_prints_a_working_key(client, business, capsys):
     raw = capsys.readouterr().out.strip()
     assert raw.startswith("ar_")
     assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 201
+
+
+@pytest.mark.parametrize("scheme", ["Token", "Basic", ""])
+def test_a_key_sent_without_bearer_is_refused_and_never_logged(
+    client, api_key, business, settings, caplog, scheme
+):
+    settings.DEBUG = True  # ninja's own Bearer parser logs the header only with DEBUG on
+    header = f"{scheme} {api_key}".strip()
+    with caplog.at_level("DEBUG"):
+        response = client.post(
+            "/api/v1/inquiries",
+            data=json.dumps({"id": "1", "source": business.slug}),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=header,
+        )
+    assert response.status_code == 401
+    assert api_key not in caplog.text
+    assert Inquiry.objects.count() == 0
+
+
+def test_put_source_lists_an_unknown_parent_with_the_other_errors(client, api_key, db):
+    response = client.put(
+        "/api/v1/sources/new-place",
+        data=json.dumps({"name": "N\u0000", "parent": "nope", "zz": 1}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert response.status_code == 400
+    assert set(errors_of(response)) == {"name", "parent", "zz"}
+    assert errors_of(response)["parent"] == "Unknown source 'nope'."
+    assert not Source.objects.filter(slug="new-place").exists()
+
+
+def test_deeply_nested_json_is_malformed_json(client, api_key, business):
+    response = post(client, api_key, None, raw=b"[" * 20_000 + b"]" * 20_000)
+    assert response.status_code == 400
+    assert errors_of(response) == {"body": "Malformed JSON."}
+
+
+def test_get_names_an_unknown_source(client, api_key, business):
+    response = client.get(
+        "/api/v1/inquiries/no-such-source/1", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
+    assert response.status_code == 404
+    assert errors_of(response) == {"source": "Unknown source 'no-such-source'."}
+
+
+@pytest.mark.parametrize("path_id", ["a/b", "a%2Fb"])
+def test_an_id_holding_a_slash_can_be_read_back(client, api_key, business, path_id):
+    assert post(client, api_key, {"id": "a/b", "source": business.slug}).status_code == 201
+    response = client.get(
+        f"/api/v1/inquiries/{business.slug}/{path_id}", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
+    assert response.status_code == 200
+    assert response.json()["id"] == "a/b"

@@ -17,7 +17,7 @@ from tests.integrations.salesforce.sync_support import (  # noqa: F401 - `connec
     enable,
     send,
 )
-from tests.pages import block, page
+from tests.pages import block, page, text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -241,3 +241,26 @@ def test_preview_needs_login_post_and_a_visible_source(client, owner_client, bus
     assert owner_client.get(preview_url(business)).status_code == 405
     other = SourceFactory(slug="acme-hvac", name="Acme HVAC")
     assert owner_client.post(preview_url(other), SAMPLE).status_code == 404
+
+
+def test_every_bad_field_of_a_sample_shows_its_own_error(
+    owner_client, business, connection, control, org
+):
+    response = owner_client.post(
+        preview_url(business),
+        {
+            "first_name": "A\u0000n",
+            "last_name": "L" * 5000,
+            "phone": "5" * 100,
+            "email": "not-an-email",
+        },
+    )
+    assert response.status_code == 400
+    preview = page(response).get_element_by_id("preview")
+    # Each invalid field is marked and followed by its own message, not only the email's.
+    for name in ("first_name", "last_name", "phone", "email"):
+        (field,) = preview.xpath(f'.//*[@name="{name}"]')
+        assert field.get("aria-invalid") == "true", name
+        messages = field.xpath('following-sibling::p[@class="error"]')
+        assert messages and text_of(messages[0]), name
+    assert look_ups(control, org) == []

@@ -103,6 +103,8 @@ class Timeline:
 
 @dataclass
 class Result:
+    """One fault's figures (what the table prints and `--json` writes); seconds are wall-clock."""
+
     fault: str
     arrivals: int
     inquiries: int
@@ -123,6 +125,7 @@ class Result:
     notes: list[str]
 
     def meets_targets(self) -> dict[str, bool]:
+        """Each target of issue 16 by name: met or not."""
         return {
             "lost": self.lost == 0,
             "duplicated": self.duplicated == 0,
@@ -153,11 +156,11 @@ class Scenario:
     # ------------------------------------------------------------------ set-up
 
     def start_worker(self) -> CeleryProcess:
+        """A worker process (not started yet) logging to this fault's worker log."""
         log = self.suite.folder / f"{self.fault}-worker.log"
-        worker = CeleryProcess(
+        return CeleryProcess(
             "worker", self.suite.worker_env, log, concurrency=self.args.concurrency
         )
-        return worker
 
     def prepare(self) -> None:
         from autorespond.models import Source

@@ -184,13 +184,37 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE: dict = {
     "salesforce-sweep-due-syncs": {
         "task": "integrations.salesforce.tasks.sweep_due_syncs",
-        "schedule": env.int("SYNC_SWEEP_SECONDS", default=30),
+        "schedule": env.int("SYNC_SWEEP_SECONDS", default=10),
     },
     "salesforce-validate-all-connections": {
         "task": "integrations.salesforce.tasks.validate_all_connections",
         "schedule": crontab(minute=0, hour=env.int("VALIDATE_ALL_HOUR_UTC", default=4)),
     },
 }
+
+# The sync engine (docs/architecture.md, "Scheduling"). A worker's lease on the syncs it runs
+# lasts SYNC_LEASE_SECONDS and a heartbeat renews it every quarter of that, so a killed worker's
+# syncs are free again within this many seconds. A drain takes up to SYNC_BATCH_SIZE due syncs
+# of one org at once (200 = Salesforce's records per write; 1 = one inquiry per task). The
+# sweeper skips rows whose message was sent less than SYNC_ENQUEUED_GRACE_SECONDS ago.
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=15)
+SYNC_BATCH_SIZE = max(1, min(200, env.int("SYNC_BATCH_SIZE", default=200)))
+SYNC_ENQUEUED_GRACE_SECONDS = env.int("SYNC_ENQUEUED_GRACE_SECONDS", default=15)
+# A backlog of one org is drained by up to this many workers at once (the others stay free for
+# other orgs).
+SYNC_DRAINS_PER_ORG = env.int("SYNC_DRAINS_PER_ORG", default=3)
+# Per-org circuit breaker: the first probe after an outage, and the longest wait between probes.
+SALESFORCE_BREAKER_FIRST_PROBE_SECONDS = env.float(
+    "SALESFORCE_BREAKER_FIRST_PROBE_SECONDS", default=5
+)
+SALESFORCE_BREAKER_MAX_PROBE_SECONDS = env.float("SALESFORCE_BREAKER_MAX_PROBE_SECONDS", default=20)
+# API budget: the owner is emailed once at the warn share of the org's daily API requests; syncs
+# pause at the pause share and resume by themselves (checked every BUDGET_RECHECK_SECONDS).
+SALESFORCE_BUDGET_WARN_SHARE = env.float("SALESFORCE_BUDGET_WARN_SHARE", default=0.80)
+SALESFORCE_BUDGET_PAUSE_SHARE = env.float("SALESFORCE_BUDGET_PAUSE_SHARE", default=0.95)
+SALESFORCE_BUDGET_RECHECK_SECONDS = env.float("SALESFORCE_BUDGET_RECHECK_SECONDS", default=300)
+# The org's API usage is written to its connection row at most this often per worker process.
+SALESFORCE_USAGE_WRITE_SECONDS = env.float("SALESFORCE_USAGE_WRITE_SECONDS", default=30)
 
 # Salesforce connected app. Production and sandbox logins are the real hosts by default;
 # `make run` points them at the local emulator.

@@ -1,26 +1,32 @@
-"""Sync throughput: API calls per synced inquiry, inquiries per second and commit-to-record
-latency, through a real Celery worker and Redis against the Salesforce emulator, beside a naive
-baseline measured in the same run.
+"""Sync throughput: API calls per synced inquiry, inquiries per second, commit-to-record
+latency, duplicates and worker memory, through a real Celery worker and Redis against the
+Salesforce emulator, for the batched engine, one inquiry per task and a naive loop in one run.
 
-    .venv/bin/python benchmarks/sync_throughput.py                 # 500 inquiries at 10/s
-    .venv/bin/python benchmarks/sync_throughput.py --count 200 --rate 0   # as fast as possible
+    .venv/bin/python benchmarks/sync_throughput.py                        # 500 at 10/s
+    .venv/bin/python benchmarks/sync_throughput.py --count 2000 --rate 0  # a burst of 2,000
+    .venv/bin/python benchmarks/sync_throughput.py --count 2000 --rate 0 --orgs 20
 
 Options: --count (inquiries, default 500), --rate (arrivals per second, default 10; 0 = all at
-once), --latency-ms (added by the emulator to every API call, default 100), --concurrency (worker
-processes, default 8), --seed (workload, default 42), --no-baseline, --timeout (seconds to wait
-for the worker, default 600).
+once, a burst), --orgs (the inquiries spread over this many orgs, default 1), --contacts (share
+of new people whose source syncs Contacts, default 0.2), --modes (comma-separated, default
+"batched,single,naive": the batched engine, one inquiry per task (`SYNC_BATCH_SIZE=1`), and the
+naive loop), --latency-ms (added by the emulator to every API call, default 100),
+--concurrency (worker processes, default 8), --seed, --timeout (seconds to wait, default 600).
 
-Workload (the same for both sides): about 60% inquiries from new people, 20% new inquiries from
+Workload (the same for every mode): about 60% inquiries from new people, 20% new inquiries from
 people seen before (their phone in another format, their email in other letter case or left
-out), 20% updates of an earlier inquiry (a new city and job description).
+out), 20% updates of an earlier inquiry (a new city and job description); `--contacts` of the
+people belong to a location of the business whose card syncs Contacts (same org, its own
+connection).
 
 The service: `inquiry_upsert` commits each inquiry (the API's own service), which enqueues the
-sync; a worker process with `--concurrency` pool processes syncs it. Commit-to-record latency is
-from the commit to the end of the attempt that wrote that version to Salesforce.
+sync; a worker with `--concurrency` pool processes runs it. Commit-to-record latency is from
+the commit to the end of the attempt that wrote that version to Salesforce. Worker RSS is the
+highest sum of the worker's processes' resident memory seen during the run.
 
-The baseline: one plain loop fed at the same arrival rate that, per event, queries Leads by
-email, queries Leads by phone (SOQL `=`), then creates or updates, through simple-salesforce
-with REST defaults. Its latency is from the event's arrival to its write.
+The naive loop: one plain loop fed at the same arrival rate that, per event, queries by email,
+queries by phone (SOQL `=`), then creates or updates, through simple-salesforce with REST
+defaults. Its latency is from the event's arrival to its write.
 
 Needs PostgreSQL and Redis (found or started like `make test` does, see scripts/services.py). It
 creates and drops its own database, queue and Redis key prefix; everything listens on 127.0.0.1.
@@ -32,10 +38,10 @@ import argparse
 import os
 import random
 import secrets
-import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +58,8 @@ class Event:
     kind: str  # "new person" | "repeat person" | "update"
     external_id: str
     data: dict[str, str]
+    org: int = 0  # which org (of --orgs) the person belongs to
+    contact: bool = False  # the person's source syncs Contacts
     # Filled while running the service side:
     inquiry_id: int = 0
     version: int = 0
@@ -65,9 +73,11 @@ class Person:
     area: str
     line: str
     inquiries: list[str] = field(default_factory=list)
+    org: int = 0
+    contact: bool = False
 
 
-def build_workload(count: int, seed: int) -> list[Event]:
+def build_workload(count: int, seed: int, orgs: int = 1, contacts: float = 0.0) -> list[Event]:
     rng = random.Random(seed)
     people: list[Person] = []
     events: list[Event] = []
@@ -81,6 +91,8 @@ def build_workload(count: int, seed: int) -> list[Event]:
                 f"person{n}@example.com",
                 f"{rng.randint(201, 989)}",
                 f"{rng.randint(0, 9999):04d}",
+                org=n % orgs,
+                contact=rng.random() < contacts,
             )
             people.append(person)
             external_id = f"bench-{i}"
@@ -98,6 +110,8 @@ def build_workload(count: int, seed: int) -> list[Event]:
                         "city": "Springfield",
                         "job_description": f"Job {i}",
                     },
+                    person.org,
+                    person.contact,
                 )
             )
         elif roll < 0.8:
@@ -110,13 +124,17 @@ def build_workload(count: int, seed: int) -> list[Event]:
             }
             if rng.random() < 0.5:
                 data["email"] = person.email.upper()
-            events.append(Event("repeat person", external_id, data))
+            events.append(Event("repeat person", external_id, data, person.org, person.contact))
         else:
             person = rng.choice(known)
             external_id = rng.choice(person.inquiries)
             events.append(
                 Event(
-                    "update", external_id, {"city": f"City {i}", "job_description": f"Update {i}"}
+                    "update",
+                    external_id,
+                    {"city": f"City {i}", "job_description": f"Update {i}"},
+                    person.org,
+                    person.contact,
                 )
             )
     return events
@@ -188,9 +206,36 @@ def percentile(values: list[float], fraction: float) -> float:
 # --------------------------------------------------------------------------- the service
 
 
+def worker_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (MB), from /proc."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids.extend(int(c) for c in children)
+    except OSError:
+        pass
+    for one in pids:
+        try:
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
 def run_service(
-    args: argparse.Namespace, events: list[Event], server: Any, control: Any, env: dict[str, str]
+    args: argparse.Namespace,
+    events: list[Event],
+    server: Any,
+    control: Any,
+    env: dict[str, str],
+    mode: str,
 ) -> dict[str, Any]:
+    """Run the events through a real worker; `mode` "batched" (drains of up to 200) or
+    "single" (one inquiry per task, SYNC_BATCH_SIZE=1)."""
+    from django.conf import settings
     from django.db import connection
     from django.utils import timezone
 
@@ -205,78 +250,105 @@ def run_service(
     )
     from integrations.salesforce.sync.scheduling import syncs_sweep
 
-    org, token = connect_org(server, control, "Service Org")
-    source = Source.objects.create(slug="bench", name="Benchmark Plumbing")
-    _, org_id, user_id = token["id"].rsplit("/", 2)
-    SalesforceConnection.objects.create(
-        source=source,
-        login_url=server.login_url,
-        instance_url=token["instance_url"],
-        org_id=org_id,
-        user_id=user_id,
-        access_token=token["access_token"],
-        refresh_token=token.get("refresh_token", ""),
-    )
-    SalesforceSettings.objects.create(source=source, enabled=True, send_job_description=True)
-    control.add_fault(org["org_id"], "latency", latency_ms=args.latency_ms)
-    used_before = control.api_usage(org["org_id"])["used"]
+    batch = "200" if mode == "batched" else "1"
+    settings.SYNC_BATCH_SIZE = int(batch)  # request_sync in this process sends drains or tasks
+    orgs: list[dict[str, Any]] = []
+    sources: dict[tuple[int, bool], Source] = {}
+    for index in range(args.orgs):
+        org, token = connect_org(server, control, f"{mode} org {index}")
+        orgs.append(org)
+        _, org_id, user_id = token["id"].rsplit("/", 2)
+        business = Source.objects.create(slug=f"{mode}-{index}", name=f"Plumbing {index}")
+        contacts = Source.objects.create(
+            slug=f"{mode}-{index}-contacts", name=f"Plumbing {index} East", parent=business
+        )
+        for source, record_type in ((business, "Lead"), (contacts, "Contact")):
+            SalesforceConnection.objects.create(
+                source=source,
+                login_url=server.login_url,
+                instance_url=token["instance_url"],
+                org_id=org_id,
+                user_id=user_id,
+                access_token=token["access_token"],
+                refresh_token=token.get("refresh_token", ""),
+            )
+            SalesforceSettings.objects.create(
+                source=source, enabled=True, send_job_description=True, record_type=record_type
+            )
+        sources[(index, False)], sources[(index, True)] = business, contacts
+        control.add_fault(org["org_id"], "latency", latency_ms=args.latency_ms)
+    used_before = sum(control.api_usage(o["org_id"])["used"] for o in orgs)
+    source_ids = [s.pk for s in sources.values()]
 
     db = connection.settings_dict
     worker_env = {
         **os.environ,
         **env,
+        "SYNC_BATCH_SIZE": batch,
         "DATABASE_URL": (
             f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT'] or 5432}"
             f"/{db['NAME']}"
         ),
     }
-    log_path = ROOT / "var" / f"bench-worker-{env['CELERY_QUEUE']}.log"
+    log_path = ROOT / "var" / f"bench-worker-{env['CELERY_QUEUE']}-{mode}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    rss = 0.0
     with log_path.open("wb") as log:
         worker = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "autorespond",
-                "worker",
-                "-Q",
-                env["CELERY_QUEUE"],
-                "-c",
-                str(args.concurrency),
-                "-P",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "warning",
+                sys.executable, "-m", "celery", "-A", "autorespond", "worker",
+                "-Q", env["CELERY_QUEUE"], "-c", str(args.concurrency), "-P", "prefork",
+                "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning",
             ],
             cwd=ROOT,
             env=worker_env,
             stdout=log,
             stderr=subprocess.STDOUT,
-        )
+        )  # fmt: skip
+    mine = InquirySync.objects.filter(inquiry__source_id__in=source_ids)
     try:
         time.sleep(3)  # the worker's pool starts
         if worker.poll() is not None:
             raise SystemExit(f"the worker exited; see {log_path}")
         start = time.time()
+
+        def write(share: list[tuple[int, Event]]) -> None:
+            try:
+                for i, event in share:
+                    if args.rate > 0:
+                        delay = start + i / args.rate - time.time()
+                        if delay > 0:
+                            time.sleep(delay)
+                    source = sources[(event.org, event.contact)]
+                    result = inquiry_upsert(
+                        source=source, external_id=event.external_id, data=event.data
+                    )
+                    event.committed_at = time.time()
+                    event.inquiry_id = result.inquiry.pk
+                    event.version = InquirySync.objects.get(
+                        inquiry=result.inquiry
+                    ).requested_version
+            finally:
+                connection.close()
+
+        # A burst arrives as the API would take it: from several clients at once (the events of
+        # one inquiry stay in order, with one writer).
+        writers = 1 if args.rate > 0 else max(1, args.writers)
+        shares: list[list[tuple[int, Event]]] = [[] for _ in range(writers)]
         for i, event in enumerate(events):
-            if args.rate > 0:
-                delay = start + i / args.rate - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-            result = inquiry_upsert(source=source, external_id=event.external_id, data=event.data)
-            event.committed_at = time.time()
-            event.inquiry_id = result.inquiry.pk
-            event.version = InquirySync.objects.get(inquiry=result.inquiry).requested_version
+            shares[hash(event.external_id) % writers].append((i, event))
+        with ThreadPoolExecutor(writers) as pool:
+            running = [pool.submit(write, share) for share in shares]
+            while not all(f.done() for f in running):
+                rss = max(rss, worker_rss_mb(worker.pid))
+                time.sleep(0.5)
+            for f in running:
+                f.result()
         deadline = time.time() + args.timeout
         last_sweep = time.time()
         while time.time() < deadline:
-            pending = InquirySync.objects.exclude(due_at__isnull=True).count()
-            if pending == 0:
+            rss = max(rss, worker_rss_mb(worker.pid))
+            if not mine.filter(due_at__isnull=False).exists():
                 break
             if time.time() - last_sweep > 10:
                 syncs_sweep()  # beat's job; no beat runs here
@@ -284,7 +356,9 @@ def run_service(
             time.sleep(0.2)
         else:
             raise SystemExit(f"the service did not finish within {args.timeout}s")
-        finished = max(SyncAttempt.objects.values_list("finished_at", flat=True)).timestamp()
+        finished = max(
+            SyncAttempt.objects.filter(sync__in=mine).values_list("finished_at", flat=True)
+        ).timestamp()
     finally:
         worker.terminate()
         try:
@@ -300,9 +374,13 @@ def run_service(
         outcome,
         calls,
         detail,
-    ) in SyncAttempt.objects.values_list(
-        "sync__inquiry_id", "detail__version", "finished_at", "outcome", "api_calls", "detail"
-    ).order_by("finished_at"):
+    ) in (
+        SyncAttempt.objects.filter(sync__in=mine)
+        .values_list(
+            "sync__inquiry_id", "detail__version", "finished_at", "outcome", "api_calls", "detail"
+        )
+        .order_by("finished_at")
+    ):
         attempts.setdefault(sync_inquiry_id, []).append(
             (version or 0, finished_at.timestamp(), outcome, calls, detail)
         )
@@ -313,27 +391,19 @@ def run_service(
             if outcome in success and version >= event.version:
                 latencies.append(finished_at - event.committed_at)
                 break
-    calls_by_kind: dict[str, list[int]] = {}
-    for rows in attempts.values():
-        for _version, _finished, outcome, calls, detail in rows:
-            reason = (detail.get("match") or {}).get("reason", "")
-            kind = {
-                "created": "create (new person)",
-                "updated": "update of a linked record"
-                if reason == "linked"
-                else "update of a matched person",
-            }.get(outcome, outcome)
-            calls_by_kind.setdefault(kind, []).append(calls)
-    used = control.api_usage(org["org_id"])["used"] - used_before
-    duration = finished - start
+    used = sum(control.api_usage(o["org_id"])["used"] for o in orgs) - used_before
+    records = sum(
+        len(control.records(o["org_id"], "Lead")) + len(control.records(o["org_id"], "Contact"))
+        for o in orgs
+    )
     return {
         "events": len(events),
         "api_calls": used,
-        "records": len(control.records(org["org_id"], "Lead")),
-        "duration": duration,
+        "records": records,
+        "duration": finished - start,
         "latencies": latencies,
-        "calls_by_kind": calls_by_kind,
-        "failed": InquirySync.objects.filter(status=SyncStatus.FAILED).count(),
+        "failed": mine.filter(status=SyncStatus.FAILED).count(),
+        "rss": rss,
         "when": timezone.now(),
     }
 
@@ -348,18 +418,23 @@ def run_baseline(
     from simple_salesforce import Salesforce
     from simple_salesforce.format import format_soql
 
-    org, token = connect_org(server, control, "Baseline Org")
-    control.add_fault(org["org_id"], "latency", latency_ms=args.latency_ms)
-    used_before = control.api_usage(org["org_id"])["used"]
     session = requests.Session()
     session.verify = str(server.ca_path)
     session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over verify
-    sf = Salesforce(
-        instance_url=token["instance_url"],
-        session_id=token["access_token"],
-        version="59.0",
-        session=session,
-    )
+    orgs, clients = [], []
+    for index in range(args.orgs):
+        org, token = connect_org(server, control, f"Baseline Org {index}")
+        control.add_fault(org["org_id"], "latency", latency_ms=args.latency_ms)
+        orgs.append(org)
+        clients.append(
+            Salesforce(
+                instance_url=token["instance_url"],
+                session_id=token["access_token"],
+                version="59.0",
+                session=session,
+            )
+        )
+    used_before = sum(control.api_usage(o["org_id"])["used"] for o in orgs)
     field_names = {
         "first_name": "FirstName",
         "last_name": "LastName",
@@ -377,6 +452,7 @@ def run_baseline(
         delay = arrival - time.time()
         if delay > 0:
             time.sleep(delay)
+        sf = clients[event.org]  # the naive loop writes everyone as a Lead
         data = {**inquiries.get(event.external_id, {}), **event.data}
         inquiries[event.external_id] = data
         fields = {field_names[k]: v for k, v in data.items() if v}
@@ -397,67 +473,71 @@ def run_baseline(
     duration = time.time() - start
     return {
         "events": len(events),
-        "api_calls": control.api_usage(org["org_id"])["used"] - used_before,
-        "records": len(control.records(org["org_id"], "Lead")),
+        "api_calls": sum(control.api_usage(o["org_id"])["used"] for o in orgs) - used_before,
+        "records": sum(len(control.records(o["org_id"], "Lead")) for o in orgs),
         "duration": duration,
         "latencies": latencies,
+        "failed": 0,
+        "rss": 0.0,
     }
 
 
 # --------------------------------------------------------------------------- report
 
 
-def report(
-    args: argparse.Namespace, events: list[Event], service: dict, baseline: dict | None
-) -> None:
+def report(args: argparse.Namespace, events: list[Event], results: dict[str, dict]) -> None:
     people = sum(1 for e in events if e.kind == "new person")
     kinds = {
         k: sum(1 for e in events if e.kind == k) for k in ("new person", "repeat person", "update")
     }
+    contacts = sum(1 for e in events if e.kind == "new person" and e.contact)
     print()
     print(
-        f"Sync throughput: {len(events)} inquiries ({kinds['new person']} new people, "
-        f"{kinds['repeat person']} repeat people, {kinds['update']} updates), arrival "
+        f"Sync throughput: {len(events)} inquiries ({kinds['new person']} new people of whom "
+        f"{contacts} Contacts, {kinds['repeat person']} repeat people, {kinds['update']} "
+        f"updates) over {args.orgs} org(s), arrival "
         f"{'all at once' if args.rate <= 0 else f'{args.rate:g}/s'}, emulator latency "
         f"{args.latency_ms} ms per API call, worker concurrency {args.concurrency}"
     )
-    print(f"Distinct people: {people} (the number of Leads one-record-per-person should leave)")
+    print(f"Distinct people: {people} (the records one-record-per-person should leave)")
     print()
-    rows = [("", "service (worker + Redis)", "naive loop" if baseline else "")]
+    titles = {
+        "batched": "batched engine",
+        "single": "one inquiry per task",
+        "naive": "naive loop",
+    }
+    rows = [("", *(titles[m] for m in results))]
 
-    def line(label: str, value: Any, other: Any = "") -> None:
-        rows.append((label, str(value), str(other)))
-
-    def fmt(result: dict | None, key: str) -> str:
-        if result is None:
-            return ""
+    def fmt(result: dict, key: str) -> str:
         if key == "calls_per":
-            return f"{result['api_calls'] / result['events']:.2f}"
+            return f"{result['api_calls'] / result['events']:.3f}"
         if key == "rate":
             return f"{result['events'] / result['duration']:.1f}"
         if key in ("p50", "p95", "max"):
             fraction = {"p50": 0.5, "p95": 0.95, "max": 1.0}[key]
             return f"{percentile(result['latencies'], fraction):.2f} s"
+        if key == "duplicates":
+            return str(result["records"] - people)
+        if key == "rss":
+            return f"{result['rss']:.0f} MB" if result["rss"] else "-"
         return str(result[key])
 
-    line("API calls, total", fmt(service, "api_calls"), fmt(baseline, "api_calls"))
-    line("API calls per inquiry", fmt(service, "calls_per"), fmt(baseline, "calls_per"))
-    line("inquiries per second", fmt(service, "rate"), fmt(baseline, "rate"))
-    line("commit-to-record p50", fmt(service, "p50"), fmt(baseline, "p50"))
-    line("commit-to-record p95", fmt(service, "p95"), fmt(baseline, "p95"))
-    line("commit-to-record max", fmt(service, "max"), fmt(baseline, "max"))
-    line("Leads in the org", fmt(service, "records"), fmt(baseline, "records"))
-    line("failed syncs", service["failed"], "")
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for label, key in (
+        ("API calls, total", "api_calls"),
+        ("API calls per inquiry", "calls_per"),
+        ("inquiries per second", "rate"),
+        ("commit-to-record p50", "p50"),
+        ("commit-to-record p95", "p95"),
+        ("commit-to-record max", "max"),
+        ("records in the org(s)", "records"),
+        ("duplicates", "duplicates"),
+        ("failed syncs", "failed"),
+        ("worker RSS (all processes)", "rss"),
+    ):
+        rows.append((label, *(fmt(r, key) for r in results.values())))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-    print()
-    print("Service API calls per attempt, by what the attempt did:")
-    for kind, calls in sorted(service["calls_by_kind"].items()):
-        print(
-            f"  {kind}: {len(calls)} attempts, mean {statistics.mean(calls):.2f}, "
-            f"max {max(calls)} calls"
-        )
 
 
 def main(argv: list[str]) -> int:
@@ -468,8 +548,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--timeout", type=float, default=600)
-    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--orgs", type=int, default=1)
+    parser.add_argument("--writers", type=int, default=4, help="parallel writers of a burst")
+    parser.add_argument("--contacts", type=float, default=0.2)
+    parser.add_argument("--modes", default="batched,single,naive")
+    parser.add_argument("--no-baseline", action="store_true", help="leave the naive loop out")
     args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m and not (args.no_baseline and m == "naive")]
 
     run_id = secrets.token_hex(4)
     env = prepare_environment(run_id)
@@ -507,15 +592,21 @@ def main(argv: list[str]) -> int:
         main_database = settings.DATABASES["default"]["NAME"]
         connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         control = EmulatorControl(server.login_url)
-        events = build_workload(args.count, args.seed)
+        events = build_workload(args.count, args.seed, args.orgs, args.contacts)
+        results: dict[str, dict] = {}
         try:
-            service = run_service(args, events, server, control, env)
-            baseline = None if args.no_baseline else run_baseline(args, events, server, control)
+            for mode in modes:
+                if mode == "naive":
+                    results[mode] = run_baseline(args, events, server, control)
+                else:
+                    results[mode] = run_service(args, events, server, control, env, mode)
+                with app.connection_for_write() as conn:
+                    conn.default_channel.queue_purge(env["CELERY_QUEUE"])
         finally:
             with app.connection_for_write() as conn:
                 conn.default_channel.queue_purge(env["CELERY_QUEUE"])
             connection.creation.destroy_test_db(main_database, verbosity=0)
-        report(args, events, service, baseline)
+        report(args, events, results)
     return 0
 
 

@@ -185,7 +185,14 @@ def launcher_environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
-            "DEBUG": env.get("DEBUG", "true"),
+            # Production behaviour on a demo: no debug pages (they list every URL and show
+            # tracebacks). Plain-http loopback needs cookies without the Secure flag, and the
+            # owner's "connection broken" email goes to this console.
+            "DEBUG": env.get("DEBUG", "false"),
+            "SECURE_COOKIES": env.get("SECURE_COOKIES", "false"),
+            "EMAIL_BACKEND": env.get(
+                "EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+            ),
             "PYTHONUNBUFFERED": "1",
             "VAR_DIR": str(VAR),
             "SITE_URL": env.get("SITE_URL", f"http://127.0.0.1:{WEB_PORT}"),
@@ -224,7 +231,18 @@ def main() -> int:
             " click Connect again."
         ),
     )
-    web = Child("web server", [*manage, "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload"])
+    # gunicorn, as in production, rather than runserver: runserver's listen backlog of 10 resets
+    # connections when dozens of requests arrive at once, and it does not decode chunked bodies.
+    # The access log leaves out query strings (OAuth's callback carries the one-time code there).
+    web = Child(
+        "web server",
+        [
+            PY, "-m", "gunicorn", "autorespond.wsgi:application",
+            "--bind", f"127.0.0.1:{WEB_PORT}", "--workers", "2", "--threads", "4",
+            "--graceful-timeout", "5", "--access-logfile", "-",
+            "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+        ],
+    )  # fmt: skip
     worker = Child("Celery worker", [*celery, "worker", "-l", "info", "-c", "2"])
     beat = Child(
         "Celery beat",
@@ -239,6 +257,9 @@ def main() -> int:
         if not launcher.run_step([*manage, "migrate", "--noinput", "-v", "0"]):
             return 0 if launcher.stopping else 1
         if not launcher.run_step([*manage, "load_demo_data"]):
+            return 0 if launcher.stopping else 1
+        # DEBUG is off, so the web server serves the collected static files (WhiteNoise).
+        if not launcher.run_step([*manage, "collectstatic", "--noinput", "-v", "0"]):
             return 0 if launcher.stopping else 1
         for child in (web, worker, beat):
             launcher.children.append(child)

@@ -106,6 +106,13 @@ class SalesforceConnection(models.Model):
     # Set while the org's syncs wait because its daily API usage passed the configured share:
     # "Waiting for API budget". Cleared when usage allows again.
     budget_paused_since = models.DateTimeField(null=True, blank=True)
+    # The circuit breaker's probe schedule (engine-internal; the same on every connection of the
+    # org): when the next probe may run, and how many probes failed since the org went down.
+    breaker_probe_at = models.DateTimeField(null=True, blank=True)
+    breaker_failed_probes = models.PositiveIntegerField(default=0)
+    # When the owner was emailed that the org passed 80 % of its daily API requests (one email
+    # per crossing; cleared when usage falls back under the mark).
+    budget_warned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["org_id", "user_id"])]
@@ -145,6 +152,11 @@ class InquirySync(models.Model):
     status = models.CharField(max_length=24, choices=SyncStatus.choices, default=SyncStatus.PENDING)
     due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Who holds the lease (a random token per drain), so a heartbeat renews only its own leases.
+    lease_token = models.CharField(max_length=32, blank=True, default="")
+    # When a message for this row was last sent to the broker: the sweeper re-sends only rows
+    # that are due and were not enqueued recently, so it never piles up copies of one message.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
     # Every change of the inquiry bumps requested_version; a sync records the version it sent, so
     # a change that arrives while a sync runs is sent by another pass.
     requested_version = models.PositiveIntegerField(default=0)

@@ -14,6 +14,7 @@ from typing import Any
 from celery import current_app
 
 SYNC_INQUIRY = "integrations.salesforce.tasks.sync_inquiry"
+SYNC_DRAIN = "integrations.salesforce.tasks.sync_drain"
 SWEEP_DUE_SYNCS = "integrations.salesforce.tasks.sweep_due_syncs"
 VALIDATE_ALL_CONNECTIONS = "integrations.salesforce.tasks.validate_all_connections"
 FAN_OUT_VALIDATION_RUN = "integrations.salesforce.tasks.fan_out_validation_run"
@@ -25,7 +26,13 @@ def send_task(name: str, args: tuple[Any, ...], **options: Any) -> None:
     options (countdown, retry, retry_policy…). Raises what the broker raises (kombu's
     connection errors when the broker is down): callers decide whether that matters.
 
-    Looked up in the registry (not `app.send_task`) so the task's own options and Celery's
-    eager mode apply exactly as if the task object had been imported.
+    Looked up in the registry so the task's own options and Celery's eager mode apply exactly
+    as if the task object had been imported. A process that never imported `tasks` (a web
+    process: Celery's autodiscovery runs in workers) has no such entry; the message is then
+    sent by name (`app.send_task`), which is all a worker needs.
     """
-    current_app.tasks[name].apply_async(args, **options)
+    task = current_app.tasks.get(name)
+    if task is not None:
+        task.apply_async(args, **options)
+    else:
+        current_app.send_task(name, args, **options)

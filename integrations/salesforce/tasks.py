@@ -13,7 +13,7 @@ from integrations.salesforce.support.validation_runs import (
     validation_run_fan_out,
     validation_run_start,
 )
-from integrations.salesforce.sync.runner import sync_inquiry_run
+from integrations.salesforce.sync.runner import sync_drain_run, sync_inquiry_run
 from integrations.salesforce.sync.scheduling import syncs_sweep
 
 
@@ -27,6 +27,17 @@ def sync_inquiry(inquiry_id: int) -> str:
     """
     result = sync_inquiry_run(inquiry_id=inquiry_id)
     return result.status if result is not None else "nothing to do"
+
+
+@shared_task(name=task_queue.SYNC_DRAIN)
+def sync_drain(source_id: int, parallel: bool = False) -> int:
+    """Send the due inquiries of one org (the org `source_id` syncs to): up to
+    `SYNC_BATCH_SIZE` of them together, then another drain if more are due. Returns how many.
+
+    Idempotent like `sync_inquiry`: rows are leased, so two drains never take the same one.
+    `parallel` is a backlog's extra drain (see `scheduling.drain_running`).
+    """
+    return sync_drain_run(source_id=source_id, parallel=parallel)
 
 
 @shared_task(name=task_queue.SWEEP_DUE_SYNCS)

@@ -8,6 +8,7 @@ API calls and the org's API usage. See docs/architecture.md ("Talking to Salesfo
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -29,6 +30,10 @@ from integrations.salesforce.api.errors import (
     error_from_http,
 )
 from integrations.salesforce.api.headers import SoapHeaders
+from integrations.salesforce.api.sessions import (
+    TimeoutSession,
+    shared_http_session,
+)
 from integrations.salesforce.api.soap import SaveError, SaveResult, SoapClient, SObjectRecord
 from integrations.salesforce.models import SalesforceConnection
 
@@ -44,28 +49,6 @@ MAX_RECORDS_PER_WRITE = 200
 MAX_COMPOSITE_SUBREQUESTS = 25
 
 _API_USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
-
-
-class TimeoutSession(requests.Session):
-    """A requests session whose every request has a timeout (no call may hang a worker), and
-    whose `verify` is used even when REQUESTS_CA_BUNDLE is set in the environment (requests
-    otherwise lets that variable override the session's own CA)."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
-
-    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self.timeout)
-        kwargs.setdefault("verify", self.verify)
-        return super().request(method, url, **kwargs)
-
-
-def salesforce_http_session() -> requests.Session:
-    """A session for Salesforce hosts: timeouts, and the emulator's CA when one is configured."""
-    session = TimeoutSession(settings.SALESFORCE_HTTP_TIMEOUT)
-    session.verify = settings.SALESFORCE_CA_BUNDLE or True
-    return session
 
 
 def _library_error(exc: LibrarySalesforceError) -> SalesforceError:
@@ -155,12 +138,15 @@ class SalesforceClient:
         # OAuth layer (`oauth.tokens.salesforce_client`), which this layer must not import.
         self._refresh_token = refresh
         self.api_version = settings.SALESFORCE_API_VERSION
-        self.session = session or salesforce_http_session()
+        self.session = session or shared_http_session(connection)
         #: Calls made to the org's APIs (REST and SOAP) by this client, refused ones included.
         self.api_calls = 0
         # The org's (used, limit) daily API requests, as the latest response reported them.
         self._latest_usage: tuple[int, int] | None = None
-        self.session.hooks["response"].append(self._on_response)
+        if isinstance(self.session, TimeoutSession):
+            self.session.listener = self._on_response
+        else:
+            self.session.hooks["response"].append(self._on_response)
         self._sf = self._build_rest()
 
     def __repr__(self) -> str:
@@ -229,7 +215,15 @@ class SalesforceClient:
         if match:
             self._latest_usage = (int(match.group(1)), int(match.group(2)))
 
+    @property
+    def latest_usage(self) -> tuple[int, int] | None:
+        """The org's (used, limit) daily API requests as the latest answer reported them."""
+        return self._latest_usage
+
     def _remember_api_usage(self) -> None:
+        """Keep the usage on the connection row for the console, without a database write per
+        call: at most every `SALESFORCE_USAGE_WRITE_SECONDS` (the sync engine reads the
+        in-memory `latest_usage` for its budget decisions)."""
         usage = self._latest_usage
         if usage is None or usage == (
             self.connection.api_usage_used,
@@ -238,6 +232,10 @@ class SalesforceClient:
             return
         used, limit = usage
         now = timezone.now()
+        every = dt.timedelta(seconds=getattr(settings, "SALESFORCE_USAGE_WRITE_SECONDS", 30))
+        written = self.connection.api_usage_updated_at
+        if written is not None and now - written < every:
+            return
         self.connection.api_usage_used, self.connection.api_usage_max = used, limit
         self.connection.api_usage_updated_at = now
         if self.connection.pk:

@@ -86,6 +86,8 @@ class PlannedWrite:
     account_id: str = ""
     create_account: bool = False
     account_created: bool = False
+    # A busy plan's wait before its next pass (seconds), when not the usual one.
+    retry_in: float | None = None
 
 
 @dataclass

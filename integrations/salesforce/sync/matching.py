@@ -31,9 +31,12 @@ How the look-up is done, and why:
   Leads, which SOSL leaves out.
 * Trade-off: a leading-`%` LIKE cannot use an index, so on an org with millions of Leads the query
   is a scan. Salesforce answers it, but slower; the LIMIT keeps the answer small.
-* Several inquiries are looked up together: up to `PERSONS_PER_QUERY` people share one query per
-  object, and one Composite call carries up to `QUERIES_PER_COMPOSITE` queries (Salesforce allows
-  five query subrequests per Composite call).
+* Several inquiries are looked up together (a drain's batch): up to `PERSONS_PER_QUERY` people
+  share one query per object, as many as fit `MAX_SOQL_CHARS` (SOQL statements may be 100,000
+  characters; inside a Composite body the 16,384-byte URI limit of a plain GET does not apply,
+  Salesforce Help 000386264), and one Composite call carries up to `QUERIES_PER_COMPOSITE`
+  queries (Salesforce allows five query subrequests per Composite call). Each query's LIMIT
+  stays within one 2,000-row answer page.
 
 Accounts (Contacts only, see `sync`): a Contact about to be created for an inquiry with a company
 belongs to the Account of that company. The Account is looked up **in the same Composite call**,
@@ -57,7 +60,9 @@ from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceTransientError, error_from_code
 from integrations.salesforce.sync.mapping import CONTACT, LEAD
 
-PERSONS_PER_QUERY = 10
+PERSONS_PER_QUERY = 50
+# A look-up query's length budget (characters of SOQL), well under Salesforce's 100,000.
+MAX_SOQL_CHARS = 20_000
 QUERIES_PER_COMPOSITE = 4
 # Companies per Account query, and the rows it may return (oldest first).
 ACCOUNT_NAMES_PER_QUERY = 50
@@ -293,6 +298,28 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _person_groups(requests: Sequence[MatchRequest]) -> list[Sequence[MatchRequest]]:
+    """`requests` in groups that share one query per object: at most `PERSONS_PER_QUERY`
+    people, and a query (the Contact one, the longer) of at most `MAX_SOQL_CHARS`, counted
+    per person as the conditions they add."""
+    groups: list[Sequence[MatchRequest]] = []
+    current: list[MatchRequest] = []
+    used = 0
+    for request in requests:
+        cost = len(request.email) + 4
+        if request.phone:
+            pattern = phone_like_pattern(request.phone)
+            cost += sum(len(f"{name} LIKE '{pattern}' OR ") for name in PHONE_FIELDS[CONTACT])
+        if current and (len(current) >= PERSONS_PER_QUERY or used + cost > MAX_SOQL_CHARS - 500):
+            groups.append(current)
+            current, used = [], 0
+        current.append(request)
+        used += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
 def _raise_subrequest_error(item: dict[str, Any]) -> None:
     body = item.get("body")
     first = body[0] if isinstance(body, list) and body and isinstance(body[0], dict) else {}
@@ -356,10 +383,10 @@ def lookup_candidates(
 ) -> Lookup:
     """Every Lead and Contact that may belong to one of `requests`, and the Account of every
     company in `account_names`, in as few Composite calls as the limits allow (one call for up
-    to 20 people and 50 companies: the Account query takes Composite's fifth query slot)."""
+    to 200 people and 50 companies: the Account query takes Composite's fifth query slot)."""
     keyed = [r for r in requests if r.has_keys]
     person_queries: list[str] = []
-    for group in _chunks(keyed, PERSONS_PER_QUERY):
+    for group in _person_groups(keyed):
         person_queries.append(lookup_soql(CONTACT, group))
         person_queries.append(lookup_soql(LEAD, group))
     names = sorted({n for n in account_names if n})
@@ -412,7 +439,7 @@ def lookup_candidates(
 def match_inquiries(
     *, client: SalesforceClient, requests: Sequence[MatchRequest]
 ) -> list[MatchResult]:
-    """Find the record of every person in `requests` (one Composite call per 20 people).
+    """Find the record of every person in `requests` (one Composite call per up to 200 people).
 
     Requests without an email or a phone cannot be matched and get `match=None` without any
     call.

@@ -14,7 +14,13 @@ from typing import Any
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import SalesforceClient
-from integrations.salesforce.sync.claims import claim_account, claim_person_keys, release_claims
+from integrations.salesforce.sync.claims import (
+    BUSY,
+    BUSY_IN_BATCH,
+    claim_account,
+    claim_people,
+    release_claims,
+)
 from integrations.salesforce.sync.items import (
     LINK_CREATED,
     LINK_MATCHED,
@@ -37,6 +43,10 @@ from integrations.salesforce.sync.matching import (
 )
 
 logger = logging.getLogger(__name__)
+
+# An item that waits for another item of its own batch (the same new person) comes back right
+# after the batch is written; the look-up then finds the record.
+BATCH_BUSY_RETRY_SECONDS = 0.5
 
 
 def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
@@ -109,29 +119,36 @@ def plan_writes(
     )
     results = {r.request.key: r for r in match_results}
 
-    claimed_keys: set[str] = set()
+    matches: dict[int, Match | None] = {}
     for index, item in enumerate(items):
         if index in plans:
             continue
-        result = results[id(item)]
-        match = result.match
+        match = results[id(item)].match
         pending = item.sync.detail.get("pending_create")
         if match is None and not item.keys.keys and pending:
             match = _find_lost_create(client, item)
         elif match is not None and pending and _made_by_lost_create(match, pending):
             match = dataclasses.replace(match, reason="lost_create")
+        matches[index] = match
+
+    # The people to create claim their keys, all at once. Two items of one batch for the same
+    # new person: the second waits for the first one's record, and a later pass matches it.
+    needing = [items[index] for index, match in matches.items() if match is None]
+    claims = claim_people(org_id, needing)
+    claimed_keys = {key for item in needing if claims[id(item)] is None for key in item.keys.keys}
+    for index, match in matches.items():
+        item = items[index]
         if match is None:
-            if claimed_keys & set(item.keys.keys):
-                # Two items of one batch for the same new person: the second waits for the first
-                # one's record, and a later pass matches it.
-                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
+            answer = claims[id(item)]
+            if answer in (BUSY, BUSY_IN_BATCH):
+                plans[index] = PlannedWrite(
+                    item,
+                    "busy",
+                    item.settings.record_type,
+                    retry_in=BATCH_BUSY_RETRY_SECONDS if answer == BUSY_IN_BATCH else None,
+                )
                 continue
-            try:
-                match = claim_person_keys(org_id, item)
-            except PersonBusy:
-                plans[index] = PlannedWrite(item, "busy", item.settings.record_type)
-                continue
-            claimed_keys.update(item.keys.keys)
+            match = answer if isinstance(answer, Match) else None
         if match is None:
             plan = PlannedWrite(item, "create", item.settings.record_type, link=LINK_CREATED)
             if plan.sobject == CONTACT and item.account_key:
@@ -139,7 +156,13 @@ def plan_writes(
                     _plan_account(org_id, plan, accounts, claimed_keys)
                 except PersonBusy:
                     release_claims(org_id, item.keys.keys)
-                    plan = PlannedWrite(item, "busy", item.settings.record_type)
+                    in_batch = item.account_key in claimed_keys  # the company's other person
+                    plan = PlannedWrite(
+                        item,
+                        "busy",
+                        item.settings.record_type,
+                        retry_in=BATCH_BUSY_RETRY_SECONDS if in_batch else None,
+                    )
             plans[index] = plan
         elif match.reason == "lost_create":
             # Our earlier create did write the record: make sure it has our values.

@@ -1,24 +1,26 @@
-"""One sync attempt from start to finish (the task's body): lease, gates, plan, write, classify
-the outcome and store it.
+"""One drain from start to finish (the tasks' body): lease the due syncs of one org (or one
+sync), pass the gates, ask the org's health (breaker, budget), lock the people, plan, write,
+classify every outcome and store them together.
 
-See docs/architecture.md ("One attempt" and "Failures").
+See docs/architecture.md ("Scheduling", "One attempt" and "Failures").
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import dataclasses
 import logging
-from dataclasses import dataclass, field
+import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from autorespond.models import Source
 from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceError,
-    SalesforceRateLimited,
     SalesforceReconnectRequired,
     SalesforceTransientError,
     SalesforceValidationError,
@@ -28,14 +30,26 @@ from integrations.salesforce.connections import connection_mark_needs_reconnect
 from integrations.salesforce.models import (
     InquirySync,
     SalesforceConnection,
-    SyncAttempt,
     SyncStatus,
 )
 from integrations.salesforce.oauth.tokens import salesforce_client
-from integrations.salesforce.selectors import effective_salesforce_settings
-from integrations.salesforce.sync.claims import remember_person
-from integrations.salesforce.sync.items import SUCCESS_STATUSES, SyncItem, is_linked
-from integrations.salesforce.sync.locks import LockBusy, lock_ttl_seconds, person_lock
+from integrations.salesforce.selectors import EffectiveSettings, effective_salesforce_settings
+from integrations.salesforce.sync.claims import remember_people
+from integrations.salesforce.sync.health import (
+    BREAKER,
+    BUDGET,
+    Pause,
+    breaker_failed,
+    breaker_succeeded,
+    budget_check,
+    budget_note,
+    budget_still_exhausted,
+    is_outage,
+    org_gate,
+)
+from integrations.salesforce.sync.heartbeat import Heartbeat
+from integrations.salesforce.sync.items import SUCCESS_STATUSES, SyncItem, WriteOutcome, is_linked
+from integrations.salesforce.sync.locks import LockBusy, PersonLocks, lock_ttl_seconds
 from integrations.salesforce.sync.mapping import (
     CONTACT,
     account_fields,
@@ -45,41 +59,41 @@ from integrations.salesforce.sync.matching import (
     account_key,
     person_keys,
 )
+from integrations.salesforce.sync.outcomes import AttemptResult, classify, crashed, finish_many
 from integrations.salesforce.sync.planning import plan_writes
 from integrations.salesforce.sync.scheduling import (
+    INFRASTRUCTURE_RETRY_BASE_SECONDS,
     LOCK_BUSY_RETRY_SECONDS,
-    MAX_TRANSIENT_ATTEMPTS,
-    RATE_LIMIT_BASE_SECONDS,
-    enqueue_sync,
-    retry_delay,
+    batch_size,
+    drain_running,
+    drain_started,
+    drains_per_org,
+    enqueue_drain,
+    inheriting_source_ids,
+    lease_due_syncs,
+    new_lease_token,
+    next_due_in,
     take_lease,
 )
 from integrations.salesforce.sync.writing import write_plan
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass
-class AttemptResult:
-    """The outcome of one attempt, before it is stored."""
-
-    status: str
-    api_calls: int = 0
-    sobject: str = ""
-    record_id: str = ""
-    org_id: str = ""
-    link: str = ""
-    error: SalesforceError | None = None
-    retry_in: float | None = None
-    unlink: bool = False
-    detail: dict[str, Any] = field(default_factory=dict)
+# A drain that finds its org's drain running comes back after this many seconds.
+DRAIN_BUSY_RETRY_SECONDS = 0.5
 
 
-def _gates(sync: InquirySync) -> tuple[AttemptResult | None, SyncItem | None, Any]:
+def _gates(
+    sync: InquirySync, effective_of: dict[int, EffectiveSettings]
+) -> tuple[AttemptResult | None, SyncItem | None, Any]:
     """The gates in the issue's order; returns (result, None, None) when a gate stops the
-    sync, else (None, item, connection)."""
+    sync, else (None, item, connection). `effective_of` caches the settings per source."""
     inquiry = sync.inquiry
-    effective = effective_salesforce_settings(source=inquiry.source)
+    effective = effective_of.get(inquiry.source_id)
+    if effective is None:
+        effective = effective_of[inquiry.source_id] = effective_salesforce_settings(
+            source=inquiry.source
+        )
     own = effective.settings
     detail: dict[str, Any] = {"settings_from": effective.owner.slug}
     if not own.enabled:
@@ -111,51 +125,6 @@ def _gates(sync: InquirySync) -> tuple[AttemptResult | None, SyncItem | None, An
     return None, item, connection
 
 
-def _attempt(sync: InquirySync) -> AttemptResult:
-    stopped, item, connection = _gates(sync)
-    if stopped is not None:
-        return stopped
-    assert item is not None and connection is not None
-    client = salesforce_client(connection)
-    org_id = connection.org_id
-    result = AttemptResult(SyncStatus.PENDING, org_id=org_id)
-    try:
-        lock_keys: list[str] = []
-        if not is_linked(sync, org_id):
-            # A Contact of a company also locks the company, so two new people of one new
-            # company never both create its Account.
-            lock_keys = [*item.keys.keys, *([item.account_key] if item.account_key else [])]
-        with person_lock(org_id=org_id, keys=lock_keys, wait=min(30.0, lock_ttl_seconds() / 2)):
-            plans = plan_writes(client=client, org_id=org_id, items=[item])
-            (outcome,) = write_plan(client=client, plans=plans)
-            if outcome.error is None and outcome.status in SUCCESS_STATUSES:
-                remember_person(org_id, item, outcome)
-    except LockBusy:
-        result.status = SyncStatus.RETRYING
-        result.error = SalesforceTransientError("PERSON_BUSY", "Another sync holds this person.")
-        result.retry_in = LOCK_BUSY_RETRY_SECONDS
-        result.api_calls = client.api_calls
-        return result
-    except SalesforceError as exc:
-        result.error = exc
-        result.api_calls = client.api_calls
-        if isinstance(exc, SalesforceAuthError):
-            _connection_needs_reconnect(connection, exc)
-        return result
-    result.api_calls = client.api_calls
-    if isinstance(outcome.error, SalesforceAuthError):
-        _connection_needs_reconnect(connection, outcome.error)
-    result.status = outcome.status
-    result.sobject = outcome.sobject
-    result.record_id = outcome.record_id
-    result.link = outcome.link
-    result.error = outcome.error
-    result.retry_in = outcome.retry_in
-    result.unlink = bool(outcome.detail.pop("unlink", False))
-    result.detail = outcome.detail
-    return result
-
-
 def _connection_needs_reconnect(connection: SalesforceConnection, error: SalesforceError) -> None:
     """Stop every sync of this connection until the owner reconnects (a refused refresh has
     already said so; other auth errors, such as an API-disabled org, are marked here)."""
@@ -167,128 +136,267 @@ def _connection_needs_reconnect(connection: SalesforceConnection, error: Salesfo
     )
 
 
-def _classify(result: AttemptResult, attempt_number: int) -> None:
-    """Turn an error into a status and, for retries, a delay."""
-    error = result.error
-    if error is None or result.status in SUCCESS_STATUSES:
-        return
-    if isinstance(error, SalesforceAuthError):
-        result.status = SyncStatus.WAITING_RECONNECT
-    elif isinstance(error, SalesforceRateLimited):
-        result.status = SyncStatus.RETRYING
-        result.retry_in = retry_delay(attempt_number, base=RATE_LIMIT_BASE_SECONDS)
-    elif isinstance(error, SalesforceTransientError):
-        if result.retry_in is None and attempt_number >= MAX_TRANSIENT_ATTEMPTS:
-            result.status = SyncStatus.FAILED
-        else:
-            result.status = SyncStatus.RETRYING
-            if result.retry_in is None:
-                result.retry_in = retry_delay(attempt_number)
-    elif result.status != SyncStatus.RETRYING:
-        result.status = SyncStatus.FAILED
+# --------------------------------------------------------------------------- one org's batch
+
+
+def _paused(pause: Pause, org_id: str) -> AttemptResult:
+    wait = max(0.0, (pause.until - timezone.now()).total_seconds()) + random.uniform(0, 1)
+    return AttemptResult(
+        pause.status, org_id=org_id, error=pause.error, retry_in=wait, counts=False
+    )
+
+
+def _result_of(outcome: WriteOutcome, org_id: str) -> AttemptResult:
+    return AttemptResult(
+        outcome.status or SyncStatus.PENDING,
+        org_id=org_id,
+        sobject=outcome.sobject,
+        record_id=outcome.record_id,
+        link=outcome.link,
+        error=outcome.error,
+        retry_in=outcome.retry_in,
+        unlink=bool(outcome.detail.pop("unlink", False)),
+        detail=outcome.detail,
+    )
+
+
+def _lock_keys(row: InquirySync, item: SyncItem, org_id: str) -> list[str]:
+    if is_linked(row, org_id):
+        return []
+    # A Contact of a company also locks the company, so two new people of one new company
+    # never both create its Account.
+    return [*item.keys.keys, *([item.account_key] if item.account_key else [])]
+
+
+def _attempt_org(
+    connection: SalesforceConnection,
+    pairs: Sequence[tuple[InquirySync, SyncItem]],
+    beat: Heartbeat,
+) -> dict[int, AttemptResult]:
+    """Sync the items of one org together: health gate, person locks, one plan, one write."""
+    org_id = connection.org_id
+    pause, probe = org_gate(connection)
+    if pause is not None:
+        return {row.pk: _paused(pause, org_id) for row, _ in pairs}
+    client = salesforce_client(connection)
+    results: dict[int, AttemptResult] = {}
+    if probe == BUDGET:
+        try:
+            allowed = budget_check(client)
+        except SalesforceError as exc:  # an outage: the breaker takes over
+            breaker_failed(connection, exc, probe=False)
+            return {row.pk: AttemptResult(SyncStatus.PENDING, error=exc) for row, _ in pairs}
+        if not allowed:
+            budget_still_exhausted(connection)
+            pause, _ = org_gate(connection)
+            if pause is not None:
+                return {row.pk: _paused(pause, org_id) for row, _ in pairs}
+        budget_note(connection, client.latest_usage, probed=True)
+
+    locks = PersonLocks(org_id)
+    beat.watch(locks)
+    locked: list[tuple[InquirySync, SyncItem]] = []
+    busy = AttemptResult(
+        SyncStatus.RETRYING,
+        org_id=org_id,
+        error=SalesforceTransientError("PERSON_BUSY", "Another sync holds this person."),
+        retry_in=LOCK_BUSY_RETRY_SECONDS,
+    )
+    try:
+        if len(pairs) == 1:  # a lone inquiry waits a little for its person
+            (row, item) = pairs[0]
+            try:
+                locks.take(_lock_keys(row, item, org_id), wait=min(10.0, lock_ttl_seconds() / 2))
+                locked.append((row, item))
+            except LockBusy:
+                results[row.pk] = busy
+        else:  # in a batch the busy ones come back soon (one Redis round trip for all)
+            taken = locks.take_many([_lock_keys(row, item, org_id) for row, item in pairs])
+            for (row, item), ok in zip(pairs, taken, strict=True):
+                if ok:
+                    locked.append((row, item))
+                else:
+                    results[row.pk] = dataclasses.replace(busy)
+        if locked:
+            items = [item for _, item in locked]
+            try:
+                plans = plan_writes(client=client, org_id=org_id, items=items)
+                outcomes = write_plan(client=client, plans=plans)
+            except SalesforceError as exc:
+                outcomes = [WriteOutcome(item, "", error=exc) for item in items]
+            remember_people(
+                org_id,
+                [
+                    (item, outcome)
+                    for (_row, item), outcome in zip(locked, outcomes, strict=True)
+                    if outcome.error is None and outcome.status in SUCCESS_STATUSES
+                ],
+            )
+            for (row, _item), outcome in zip(locked, outcomes, strict=True):
+                results[row.pk] = _result_of(outcome, org_id)
+    finally:
+        locks.release()
+
+    # The batch's calls, shared out so that the attempts add up to them.
+    total = client.api_calls
+    attempted = [row.pk for row, _ in locked]
+    if attempted:
+        base, extra = divmod(total, len(attempted))
+        for index, pk in enumerate(attempted):
+            results[pk].api_calls = base + (1 if index < extra else 0)
+            if len(pairs) > 1:
+                results[pk].detail["batch"] = {"size": len(pairs), "api_calls": total}
+    errors = [r.error for r in results.values() if r.error is not None]
+    auth = next((e for e in errors if isinstance(e, SalesforceAuthError)), None)
+    if auth is not None:
+        _connection_needs_reconnect(connection, auth)
+    outage = next((e for e in errors if is_outage(e)), None)
+    if outage is not None:
+        breaker_failed(connection, outage, probe=probe == BREAKER)
+        if probe == BREAKER:
+            # A failed probe: the org is still down. Its syncs wait for the next probe, showing
+            # the org's outage; not a failure of their own (a long outage never fails them).
+            pause, _ = org_gate(connection)
+            if pause is not None:
+                for pk, result in list(results.items()):
+                    if is_outage(result.error):
+                        waiting = _paused(pause, org_id)
+                        waiting.api_calls = result.api_calls
+                        waiting.detail = {**result.detail, "cause": result.error.error_code}
+                        results[pk] = waiting
+    elif probe == BREAKER:
+        if total:
+            breaker_succeeded(connection)
+        else:  # nothing was sent, so nothing was tested: let the next drain probe
+            SalesforceConnection.objects.filter(org_id=org_id).update(
+                breaker_probe_at=timezone.now()
+            )
+    budget_note(connection, client.latest_usage)
+    return results
+
+
+def _run_leased(
+    ids: Sequence[int], token: str, renew: Callable[[], None] | None = None
+) -> dict[int, AttemptResult]:
+    """Run the leased syncs `ids` (one drain) and store every outcome; returns them by row.
+    `renew` is beaten by the heartbeat too (the drain's place among its org's drains)."""
+    rows = list(
+        InquirySync.objects.select_related("inquiry__source").filter(pk__in=ids).order_by("pk")
+    )
+    if not rows:
+        return {}
+    versions = {row.pk: row.requested_version for row in rows}
+    started = timezone.now()
+    results: dict[int, AttemptResult] = {}
+    with Heartbeat(token, [row.pk for row in rows]) as beat:
+        if renew is not None:
+            beat.also(renew)
+        try:
+            groups: dict[int, tuple[SalesforceConnection, list[tuple[InquirySync, SyncItem]]]] = {}
+            effective_of: dict[int, EffectiveSettings] = {}
+            for row in rows:
+                try:
+                    stopped, item, connection = _gates(row, effective_of)
+                except SoftTimeLimitExceeded:
+                    raise
+                except Exception as exc:
+                    results[row.pk] = crashed(exc, row.inquiry_id)
+                    continue
+                if stopped is not None:
+                    results[row.pk] = stopped
+                    continue
+                assert item is not None and connection is not None
+                groups.setdefault(connection.pk, (connection, []))[1].append((row, item))
+            for connection, pairs in groups.values():
+                try:
+                    results.update(_attempt_org(connection, pairs, beat))
+                except SoftTimeLimitExceeded:
+                    raise
+                except Exception as exc:
+                    for row, _item in pairs:
+                        results.setdefault(row.pk, crashed(exc, row.inquiry_id))
+        except SoftTimeLimitExceeded:
+            for row in rows:
+                results.setdefault(
+                    row.pk,
+                    AttemptResult(
+                        SyncStatus.RETRYING,
+                        error=SalesforceTransientError(
+                            "TIME_LIMIT", "The sync took too long and stopped."
+                        ),
+                    ),
+                )
+    for row in rows:
+        classify(results[row.pk], row.attempt_count + 1)
+    finish_many(rows, versions, started, results, token)
+    return results
+
+
+# --------------------------------------------------------------------------- entry points
 
 
 def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
-    """Sync one inquiry if it is due and no other worker is on it (the task's body).
+    """Sync one inquiry if it is due and no other worker is on it (the one-inquiry task's body).
 
     Returns the attempt's result, or None when there was nothing to do (not due, already
     synced, leased by another worker, or deleted). Safe to run twice.
     """
-    if take_lease(inquiry_id) is None:
-        return None
-    sync = (
-        InquirySync.objects.select_related("inquiry__source").filter(inquiry_id=inquiry_id).first()
-    )
-    if sync is None:  # the inquiry was deleted meanwhile
-        return None
-    version = sync.requested_version
-    started = timezone.now()
-    attempt_number = sync.attempt_count + 1
+    token = new_lease_token()
     try:
-        result = _attempt(sync)
-    except SoftTimeLimitExceeded:
-        result = AttemptResult(
-            SyncStatus.RETRYING,
-            error=SalesforceTransientError("TIME_LIMIT", "The sync took too long and stopped."),
-        )
-    except Exception as exc:
-        # A bug of ours: keep the row failed and visible rather than retrying it forever.
-        logger.exception("sync of inquiry %s crashed", inquiry_id)
-        result = AttemptResult(
-            SyncStatus.FAILED,
-            error=SalesforceError("INTERNAL_ERROR", f"The sync stopped unexpectedly ({exc})."),
-        )
-    _classify(result, attempt_number)
-    _finish(sync, version, started, attempt_number, result)
-    return result
+        if take_lease(inquiry_id, token) is None:
+            return None
+        sync_id = InquirySync.objects.filter(inquiry_id=inquiry_id).values_list("pk", flat=True)
+        ids = list(sync_id)
+    except (OperationalError, InterfaceError):
+        # Our database is busy: the row is still due; the sweeper (or its lease) brings it back.
+        logger.warning("could not lease the sync of inquiry %s", inquiry_id, exc_info=True)
+        return None
+    if not ids:  # the inquiry was deleted meanwhile
+        return None
+    return _run_leased(ids, token).get(ids[0])
 
 
-def _finish(
-    sync: InquirySync,
-    version: int,
-    started: dt.datetime,
-    attempt_number: int,
-    result: AttemptResult,
-) -> None:
-    """Store the attempt and the row's new state; enqueue the next pass when one is due."""
-    now = timezone.now()
-    error = result.error
-    with transaction.atomic():
-        row = InquirySync.objects.select_for_update().get(pk=sync.pk)
-        detail = dict(row.detail)
-        attempt_detail = dict(result.detail)
-        row.status = result.status
-        row.last_attempt_at = started
-        row.lease_expires_at = None
-        row.error_code = error.error_code if error else ""
-        row.error_message = error.message if error else ""
-        row.error_fields = list(error.fields) if error else []
-        next_in: float | None = None
-        if result.status in SUCCESS_STATUSES:
-            row.synced_version = version
-            row.synced_at = now
-            row.attempt_count = 0
-            row.org_id, row.sobject, row.record_id = (
-                result.org_id,
-                result.sobject,
-                result.record_id,
-            )
-            detail["link"] = result.link
-            detail.pop("pending_create", None)
-            detail["truncated"] = attempt_detail.get("truncated", [])
-        elif result.status == SyncStatus.RETRYING:
-            row.attempt_count = attempt_number
-            if result.unlink:
-                row.record_id, row.sobject = "", ""
-                detail.pop("link", None)
-            next_in = result.retry_in if result.retry_in is not None else 0
-        else:
-            row.attempt_count = attempt_number if result.status == SyncStatus.FAILED else 0
-        again = row.requested_version > version
-        if next_in is None and again:
-            next_in = 0
-        row.due_at = now + dt.timedelta(seconds=next_in) if next_in is not None else None
-        row.detail = detail
-        row.save()
-        SyncAttempt.objects.create(
-            sync=row,
-            started_at=started,
-            finished_at=now,
-            api_calls=result.api_calls,
-            outcome=result.status,
-            error_code=row.error_code,
-            error_message=row.error_message,
-            error_fields=row.error_fields,
-            detail={**attempt_detail, "version": version},
-        )
-        if next_in is not None:
-            inquiry_id = row.inquiry_id
-            countdown = next_in or None
-            transaction.on_commit(lambda: enqueue_sync(inquiry_id, countdown))
-    logger.info(
-        "salesforce sync inquiry=%s status=%s calls=%s%s",
-        sync.inquiry_id,
-        result.status,
-        result.api_calls,
-        f" error={error.error_code}" if error else "",
-    )
+def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
+    """Sync the due inquiries of the org `source_id` sends to (the drain task's body): up to
+    `SYNC_BATCH_SIZE` of them together, oldest due first; then send the next drain if more are
+    due now or later. Returns how many syncs it ran."""
+    drain_started(source_id)
+    token = new_lease_token()
+    try:
+        source = Source.objects.filter(pk=source_id).first()
+        if source is None:
+            return 0
+        owner = effective_salesforce_settings(source=source).owner
+        source_ids = inheriting_source_ids(owner)
+        if source.pk not in source_ids:  # pragma: no cover - defensive
+            source_ids.append(source.pk)
+    except (OperationalError, InterfaceError):
+        # Our database is busy or away: try again in a few seconds (the rows stay due; the
+        # sweeper is the second line).
+        logger.warning("drain of source %s could not start; retrying soon", source_id)
+        enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
+        return 0
+    with drain_running(owner.pk, token) as (running, renew):
+        if running > (drains_per_org() if parallel else 1):
+            # Another drain of the org is running: what is due now goes in the next batch.
+            # Come back in a moment in case that drain has just looked for more work.
+            enqueue_drain(owner.pk, DRAIN_BUSY_RETRY_SECONDS)
+            return 0
+        try:
+            ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+        except (OperationalError, InterfaceError):
+            logger.warning("drain of source %s could not lease; retrying soon", source_id)
+            enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
+            return 0
+        if len(ids) == batch_size() and batch_size() > 1 and running < drains_per_org():
+            # A backlog: another worker takes the next batch meanwhile.
+            enqueue_drain(owner.pk, parallel=True)
+        if ids:
+            _run_leased(ids, token, renew)
+    try:
+        soonest = next_due_in(source_ids=source_ids)
+    except (OperationalError, InterfaceError):
+        soonest = float(INFRASTRUCTURE_RETRY_BASE_SECONDS)
+    if soonest is not None:
+        enqueue_drain(owner.pk, soonest or None)
+    return len(ids)

@@ -74,9 +74,13 @@ def upsert(source: Source, external_id: str = "inq-1", **data: Any) -> Inquiry:
 
 
 def run(inquiry: Inquiry) -> AttemptResult | None:
-    """Run the sync of `inquiry` now, as the worker would, even if a retry is scheduled later."""
+    """Run the sync of `inquiry` now, as the worker would, even if a retry is scheduled later
+    (or its org's circuit breaker would probe later: time passes)."""
     InquirySync.objects.filter(inquiry=inquiry, due_at__gt=timezone.now()).update(
         due_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    SalesforceConnection.objects.filter(breaker_probe_at__gt=timezone.now()).update(
+        breaker_probe_at=timezone.now() - dt.timedelta(seconds=1)
     )
     return sync_inquiry_run(inquiry_id=inquiry.pk)
 

@@ -115,12 +115,28 @@ def test_expired_token_is_refreshed_once_and_the_call_retried(sf, control, org, 
     ],
     ids=["query", "describe", "rest-create", "soap-create"],
 )
-def test_api_usage_is_kept_on_the_connection(sf, connection, control, org, call):
+def test_api_usage_is_kept_on_the_connection(sf, connection, control, org, call, settings):
     """Sforce-Limit-Info (REST) and LimitInfoHeader (SOAP) reach the connection row."""
+    settings.SALESFORCE_USAGE_WRITE_SECONDS = 0
     call(sf)
     connection.refresh_from_db()
     usage = control.api_usage(org["org_id"])
     assert (connection.api_usage_used, connection.api_usage_max) == (usage["used"], usage["max"])
+
+
+def test_api_usage_is_written_at_most_every_few_seconds_not_per_call(
+    sf, connection, control, org, settings
+):
+    """Issue 12: no database write per call; the client itself always has the latest usage."""
+    settings.SALESFORCE_USAGE_WRITE_SECONDS = 60
+    sf.query("SELECT Id FROM Contact LIMIT 1")
+    connection.refresh_from_db()
+    written = (connection.api_usage_used, connection.api_usage_updated_at)
+    sf.query("SELECT Id FROM Contact LIMIT 1")
+    sf.query("SELECT Id FROM Lead LIMIT 1")
+    connection.refresh_from_db()
+    assert (connection.api_usage_used, connection.api_usage_updated_at) == written
+    assert sf.latest_usage == (control.api_usage(org["org_id"])["used"], 15000)
 
 
 def test_validation_error_carries_salesforce_code_message_and_fields(sf):

@@ -309,6 +309,38 @@ def test_one_bad_field_in_a_drain_is_left_out_of_its_own_record_only(
     assert len(leads(control, org)) == 6
 
 
+def test_one_record_salesforce_refuses_in_a_drain_fails_alone(business, connection, control, org):  # type: ignore[no-untyped-def]
+    """Issue 12: one record of a batch that Salesforce refuses (here a blocking duplicate rule
+    on name and company names someone else) stops only its own inquiry; the batch's other
+    records are written in the same calls."""
+    namesake = {
+        "FirstName": "Pat",
+        "LastName": "Reed",
+        "Company": "Acme",
+        "Email": "pat@old.example",
+    }
+    other_id = control.insert_record(org["org_id"], "Lead", dict(namesake))
+    control.set_duplicate_rule(
+        org["org_id"], "Lead", match_fields=["NameAndCompany"], allow_save=False, name="Name_Co"
+    )
+    enable(business)
+    for n in range(5):
+        upsert(business, f"inq-{n}", **person(n))
+    bad = upsert(
+        business, "bad", first_name="Pat", last_name="Reed", company="Acme", email="pat@new.example"
+    )
+    sync_drain_run(source_id=business.pk)
+    assert sync_of(bad).status == SyncStatus.BLOCKED_DUPLICATE
+    others = InquirySync.objects.exclude(inquiry=bad)
+    assert set(others.values_list("status", flat=True)) == {SyncStatus.CREATED}
+    assert len(leads(control, org)) == 6  # the namesake and the batch's five
+    assert {
+        k: v
+        for k, v in next(r for r in leads(control, org) if r["Id"] == other_id).items()
+        if k in namesake
+    } == namesake
+
+
 def test_a_drain_takes_the_syncs_of_locations_that_inherit_and_none_of_other_orgs(
     business, connection, control, org
 ):  # type: ignore[no-untyped-def]

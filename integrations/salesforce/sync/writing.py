@@ -68,6 +68,14 @@ logger = logging.getLogger(__name__)
 _RECORD_GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY"})
 
 
+def _created(plan: PlannedWrite, record_id: str, detail: dict[str, Any]) -> WriteOutcome:
+    """The outcome of a create Salesforce accepted (first try, or again under the allow-save
+    header): the record is the inquiry's own."""
+    return WriteOutcome(
+        plan.item, SyncStatus.CREATED, plan.sobject, record_id, LINK_CREATED, detail=detail
+    )
+
+
 def _api_of(headers: SoapHeaders) -> str:
     return "soap" if headers.needs_soap else "rest"
 
@@ -352,14 +360,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
         if plan.account_id:
             detail["account"] = {"id": plan.account_id, "created": plan.account_created}
         if error is None and record_id:
-            outcomes[index] = WriteOutcome(
-                plan.item,
-                SyncStatus.CREATED,
-                plan.sobject,
-                record_id,
-                LINK_CREATED,
-                detail=detail,
-            )
+            outcomes[index] = _created(plan, record_id, detail)
             continue
         status = ""
         if isinstance(error, SalesforceDuplicatesDetected) and not plan.allow_duplicate:
@@ -381,14 +382,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 if retry.account_id:
                     detail["account"] = {"id": retry.account_id, "created": retry.account_created}
                 if error is None and record_id:
-                    outcomes[index] = WriteOutcome(
-                        plan.item,
-                        SyncStatus.CREATED,
-                        plan.sobject,
-                        record_id,
-                        LINK_CREATED,
-                        detail=detail,
-                    )
+                    outcomes[index] = _created(plan, record_id, detail)
                     continue
             elif resolution == "blocked":
                 status = SyncStatus.BLOCKED_DUPLICATE

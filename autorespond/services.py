@@ -125,13 +125,15 @@ def _inquiry_upsert_sql(
 ) -> tuple[str, list[Any]]:
     """The upsert statement of `inquiry_upsert` and its parameters."""
     by_slug = not isinstance(source, Source)
-    row = Inquiry(
-        source_id=0 if by_slug else source.pk,
-        external_id=external_id,
-        write_token="c" + token,
-        **{field: "" if value is None else value for field, value in data.items()},
+    params = insert_params(
+        Inquiry,
+        {
+            "source_id": 0 if by_slug else source.pk,
+            "external_id": external_id,
+            "write_token": "c" + token,
+            **{field: "" if value is None else value for field, value in data.items()},
+        },
     )
-    params = insert_params(row)
     if by_slug:
         del params[_SOURCE_INDEX]
         params.append(source)

@@ -238,14 +238,17 @@ def request_sync(*, inquiry: Inquiry) -> InquirySync:
     cached on `inquiry` (`inquiry.salesforce_sync`), so the status shown right after needs no
     query."""
     now = timezone.now()
-    row = InquirySync(
-        inquiry=inquiry,
-        requested_version=1,
-        due_at=now,
-        status=SyncStatus.PENDING,
-        enqueued_at=now,
+    params = insert_params(
+        InquirySync,
+        {
+            "inquiry_id": inquiry.pk,
+            "requested_version": 1,
+            "due_at": now,
+            "status": SyncStatus.PENDING,
+            "enqueued_at": now,
+        },
     )
-    sync = fetch_returned(InquirySync, _request_sync_statement(vendor()), insert_params(row))
+    sync = fetch_returned(InquirySync, _request_sync_statement(vendor()), params)
     assert sync is not None  # an upsert always returns its row
     sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
     inquiry_id, source_id = inquiry.pk, inquiry.source_id

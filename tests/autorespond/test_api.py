@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from autorespond.models import Inquiry, Source
+from autorespond.models import ApiKey, Inquiry, Source
 from autorespond.services import api_key_create, api_key_revoke
 
 pytestmark = pytest.mark.django_db
@@ -128,6 +130,38 @@ def test_revoked_key_is_401(client, business):
     key, raw = api_key_create(name="old")
     api_key_revoke(key=key)
     assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 401
+
+
+def test_key_revoked_after_use_is_refused_at_once_by_the_revoking_process(client, business):
+    key, raw = api_key_create(name="leaked")
+    assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 201  # remembered
+    api_key_revoke(key=key)
+    assert post(client, raw, {"id": "2", "source": business.slug}).status_code == 401
+    assert not Inquiry.objects.filter(external_id="2").exists()
+
+
+def test_key_revoked_by_another_process_is_refused_once_its_cache_entry_expires(
+    client, business, settings
+):
+    """Another server process remembers an active key for API_KEY_CACHE_SECONDS (README): a
+    revocation it did not make (here, written straight to the database) takes that long."""
+    settings.API_KEY_CACHE_SECONDS = 0.3
+    key, raw = api_key_create(name="leaked")
+    assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 201
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert post(client, raw, {"id": "2", "source": business.slug}).status_code == 201
+    time.sleep(0.35)
+    assert post(client, raw, {"id": "3", "source": business.slug}).status_code == 401
+
+
+def test_without_the_key_cache_a_revocation_elsewhere_is_refused_at_once(
+    client, business, settings
+):
+    settings.API_KEY_CACHE_SECONDS = 0
+    key, raw = api_key_create(name="leaked")
+    assert post(client, raw, {"id": "1", "source": business.slug}).status_code == 201
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now())
+    assert post(client, raw, {"id": "2", "source": business.slug}).status_code == 401
 
 
 def test_put_source_creates_and_updates(client, api_key, business):

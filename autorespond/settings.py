@@ -80,19 +80,21 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", env.bool("CONN_HEALTH_CHECKS", default=True))
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
-    # Server-side parameter binding lets psycopg prepare a statement once a connection has run it
-    # `DB_PREPARE_THRESHOLD` times (psycopg's default, 5): PostgreSQL then skips parsing and
-    # planning it, which halves the database's CPU of an intake POST (its statements are the same
-    # every time; see README, "Ingestion API" under Benchmarks). Django leaves both off by default
-    # for transaction-mode connection poolers (PgBouncer without max_prepared_statements), which
-    # cannot keep a session's prepared statements: behind one, set DB_SERVER_SIDE_BINDING=false.
-    if env.bool("DB_SERVER_SIDE_BINDING", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {}).update(
-            {
-                "server_side_binding": True,
-                "prepare_threshold": env.int("DB_PREPARE_THRESHOLD", default=5),
-            }
-        )
+# Server-side parameter binding lets psycopg prepare a statement once a connection has run it
+# `DB_PREPARE_THRESHOLD` times (psycopg's default, 5): PostgreSQL then skips parsing and planning
+# it, which halves the database's CPU of an intake POST (its statements are the same every time;
+# see README, "Ingestion API" under Benchmarks). Django leaves both off by default for
+# transaction-mode connection poolers (PgBouncer without max_prepared_statements), which cannot
+# keep a session's prepared statements: behind one, set DB_SERVER_SIDE_BINDING=false.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+    "DB_SERVER_SIDE_BINDING", default=True
+):
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "server_side_binding": True,
+            "prepare_threshold": env.int("DB_PREPARE_THRESHOLD", default=5),
+        }
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server's processes and the worker write one file. WAL lets readers go on while
     # one writes; IMMEDIATE takes the write lock when a transaction begins, so a writer that

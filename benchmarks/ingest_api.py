@@ -7,7 +7,9 @@ beside a one-query Django view (and a no-query one) served by the same server in
 
 For each concurrency (default 1, 16, 64) it runs, in turn, the one-query view, the no-query view
 and the POST for `--duration` seconds each, and prints requests per second, p50 and p99 latency,
-and errors (connection errors, timeouts and non-2xx answers) for each; then the SQL statements
+and errors (connection errors, timeouts and non-2xx answers) for each, with the CPU time per
+request of gunicorn's processes, of the database's backends and of wrk (from /proc, so another
+program on the machine changes them far less than req/s); then the SQL statements
 and commits of one create, one update and one unchanged POST (Django's CaptureQueriesContext on
 the same database), and the issue's targets (POST at least 50 % of the one-query view's rate,
 p99 at most 50 ms at concurrency 16, no errors).
@@ -128,6 +130,77 @@ def start_gunicorn(
     raise SystemExit("gunicorn did not answer within 60 s")
 
 
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (/proc; a process that
+    has gone counts 0)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            # Fields after the command name (which may hold spaces): utime and stime are 14, 15.
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def server_pids(master: int) -> list[int]:
+    """gunicorn's master and its workers."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [master, *(int(p) for p in children.read_text().split())] if children.exists() else []
+
+
+def database_pids(admin_url: str, database: str) -> list[int]:
+    """The PostgreSQL backends serving `database` now (the server's persistent connections)."""
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [database]
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+class CpuMeter:
+    """CPU seconds used during one load run by the server's processes, the database's backends
+    and wrk, divided by the requests served: a cost per request that another program on the
+    machine changes far less than it changes req/s."""
+
+    def __init__(self, master: int, admin_url: str, database: str) -> None:
+        self.master, self.admin_url, self.database = master, admin_url, database
+
+    def __enter__(self) -> CpuMeter:
+        self.server = server_pids(self.master)
+        self.backends = database_pids(self.admin_url, self.database)
+        self.start = (
+            process_cpu_seconds(self.server),
+            process_cpu_seconds(self.backends),
+            _children_cpu_seconds(),
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = (
+            process_cpu_seconds(self.server),
+            process_cpu_seconds(self.backends),
+            _children_cpu_seconds(),
+        )
+        self.used = [b - a for a, b in zip(self.start, end, strict=True)]
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        n = max(1, requests)
+        server, database, load = (1000 * seconds / n for seconds in self.used)
+        return {"cpu_server_ms": server, "cpu_db_ms": database, "cpu_wrk_ms": load}
+
+
+def _children_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has been waited for
+    return usage.ru_utime + usage.ru_stime
+
+
 def wrk(url: str, script: Path, concurrency: int, duration: int, *args: str) -> dict[str, Any]:
     """One bounded wrk run; its figures from the script's JSON line."""
     command = [
@@ -230,21 +303,20 @@ def main(argv: list[str]) -> int:
         wrk(f"{base}/api/v1/inquiries", SUPPORT / "post_inquiries.lua", 4, 2, "warm", SLUG)
 
         results: dict[int, dict[str, dict[str, Any]]] = {}
+
+        def measured(url: str, script: Path, c: int, *script_args: str) -> dict[str, Any]:
+            with CpuMeter(server.pid, admin_url, database) as meter:
+                figures = wrk(url, script, c, args.duration, *script_args)
+            return {**figures, **meter.per_request_ms(figures["requests"])}
+
         for c in args.concurrency:
             results[c] = {
-                "one-query view": wrk(
-                    f"{base}/_bench/one-query?slug={SLUG}", SUPPORT / "get.lua", c, args.duration
+                "one-query view": measured(
+                    f"{base}/_bench/one-query?slug={SLUG}", SUPPORT / "get.lua", c
                 ),
-                "no-query view": wrk(
-                    f"{base}/_bench/no-query", SUPPORT / "get.lua", c, args.duration
-                ),
-                "POST /api/v1/inquiries": wrk(
-                    f"{base}/api/v1/inquiries",
-                    SUPPORT / "post_inquiries.lua",
-                    c,
-                    args.duration,
-                    f"c{c}",
-                    SLUG,
+                "no-query view": measured(f"{base}/_bench/no-query", SUPPORT / "get.lua", c),
+                "POST /api/v1/inquiries": measured(
+                    f"{base}/api/v1/inquiries", SUPPORT / "post_inquiries.lua", c, f"c{c}", SLUG
                 ),
             }
         counts = statements_per_post(key)
@@ -260,12 +332,16 @@ def main(argv: list[str]) -> int:
         f"(CONN_MAX_AGE=60, health checks), Redis broker; wrk {args.duration} s per run, "
         "loopback\n"
     )
-    print(f"{'c':>3}  {'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(
+        f"{'c':>3}  {'endpoint':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f" {'CPU ms/request: server':>23} {'db':>6} {'wrk':>6}"
+    )
     for c, by_endpoint in results.items():
         for name, r in by_endpoint.items():
             print(
                 f"{c:>3}  {name:<24} {r['rps']:>8.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}"
-                f" {r['errors']:>7}"
+                f" {r['errors']:>7} {r['cpu_server_ms']:>23.2f} {r['cpu_db_ms']:>6.2f}"
+                f" {r['cpu_wrk_ms']:>6.2f}"
             )
         post = by_endpoint["POST /api/v1/inquiries"]
         ratio = post["rps"] / by_endpoint["one-query view"]["rps"]

@@ -181,6 +181,11 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # InquirySync row; the row, not the message, is the truth, so a redelivered message finds the
 # work done. Cancelling them (Celery 6's default) would cut Salesforce calls off mid-flight.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Celery's Django fixup closes the database connection before and after every task unless this
+# is set, so every drain paid a new PostgreSQL connection. With it the fixup closes them only
+# every this many tasks, and autorespond/celery.py treats each task like a request instead
+# (CONN_MAX_AGE and CONN_HEALTH_CHECKS apply, as in the web processes).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE: dict = {
     "salesforce-sweep-due-syncs": {
         "task": "integrations.salesforce.tasks.sweep_due_syncs",

@@ -208,6 +208,9 @@ SYNC_ENQUEUED_GRACE_SECONDS = env.int("SYNC_ENQUEUED_GRACE_SECONDS", default=15)
 # A backlog of one org is drained by up to this many workers at once (the others stay free for
 # other orgs).
 SYNC_DRAINS_PER_ORG = env.int("SYNC_DRAINS_PER_ORG", default=3)
+# A drain goes on with its org's next batches for up to this many seconds, then queues its
+# continuation behind other orgs' drains (0 = one batch per task).
+SYNC_DRAIN_SECONDS = env.float("SYNC_DRAIN_SECONDS", default=5)
 # Per-org circuit breaker: the first probe after an outage, and the longest wait between probes.
 SALESFORCE_BREAKER_FIRST_PROBE_SECONDS = env.float(
     "SALESFORCE_BREAKER_FIRST_PROBE_SECONDS", default=5

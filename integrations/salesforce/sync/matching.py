@@ -39,6 +39,7 @@ batching; Accounts in the same call): docs/architecture.md, "How the look-up is 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -87,12 +88,16 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(raw: str, *, region: str) -> str | None:
     """The number in E.164 (`+14155551212`), reading numbers without a country code as numbers
     of `region`; None when it is not a possible phone number.
 
     "Possible" rather than "valid": `phonenumbers`' validity metadata rejects some real numbers
     (new ranges, test exchanges such as 555), and a wrong rejection would lose a match.
+
+    Cached: a drain compares every candidate's phones with its person's, and parsing is most of
+    a drain's own CPU; the answer depends on the two strings only.
     """
     text = (raw or "").strip()
     if not text:

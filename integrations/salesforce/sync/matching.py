@@ -52,7 +52,10 @@ from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import SalesforceTransientError, error_from_code
 from integrations.salesforce.sync.mapping import CONTACT, LEAD
 
-PERSONS_PER_QUERY = 50
+# 100 people per query: 20 rows each fill one 2,000-row answer page exactly, and their emails and
+# phone patterns (about 150 characters a person) stay within MAX_SOQL_CHARS, so a drain of 200
+# is looked up in ONE Composite call (two queries per object plus the Account query).
+PERSONS_PER_QUERY = 100
 # A look-up query's length budget (characters of SOQL), well under Salesforce's 100,000.
 MAX_SOQL_CHARS = 20_000
 QUERIES_PER_COMPOSITE = 4

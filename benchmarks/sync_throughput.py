@@ -368,6 +368,17 @@ def run_service(
             if not mine.filter(due_at__isnull=False).exists():
                 break
             if time.time() - last_sweep > 10:
+                # Still due 10 s on: say what waits (a stall shows here, not just in the rate).
+                waiting = (
+                    mine.filter(due_at__isnull=False)
+                    .values_list("status", "error_code", "lease_token")
+                    .order_by()
+                )
+                summary: dict[tuple[str, str, bool], int] = {}
+                for status, code, token in waiting:
+                    key = (status, code, bool(token))
+                    summary[key] = summary.get(key, 0) + 1
+                print(f"still due after the sweep interval (status, error, leased): {summary}")
                 syncs_sweep()  # beat's job; no beat runs here
                 last_sweep = time.time()
             time.sleep(0.2)

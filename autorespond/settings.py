@@ -200,6 +200,11 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # InquirySync row; the row, not the message, is the truth, so a redelivered message finds the
 # work done. Cancelling them (Celery 6's default) would cut Salesforce calls off mid-flight.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Celery's Django fixup closes the database connection before and after every task unless this
+# is set, so every drain paid a new PostgreSQL connection. With it the fixup closes them only
+# every this many tasks, and autorespond/celery.py treats each task like a request instead
+# (CONN_MAX_AGE and CONN_HEALTH_CHECKS apply, as in the web processes).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULE: dict = {
     "salesforce-sweep-due-syncs": {
         "task": "integrations.salesforce.tasks.sweep_due_syncs",
@@ -222,6 +227,9 @@ SYNC_ENQUEUED_GRACE_SECONDS = env.int("SYNC_ENQUEUED_GRACE_SECONDS", default=15)
 # A backlog of one org is drained by up to this many workers at once (the others stay free for
 # other orgs).
 SYNC_DRAINS_PER_ORG = env.int("SYNC_DRAINS_PER_ORG", default=3)
+# A drain goes on with its org's next batches for up to this many seconds, then queues its
+# continuation behind other orgs' drains (0 = one batch per task).
+SYNC_DRAIN_SECONDS = env.float("SYNC_DRAIN_SECONDS", default=5)
 # Per-org circuit breaker: the first probe after an outage, and the longest wait between probes.
 SALESFORCE_BREAKER_FIRST_PROBE_SECONDS = env.float(
     "SALESFORCE_BREAKER_FIRST_PROBE_SECONDS", default=5

@@ -9,7 +9,10 @@ included, as a crashed machine would) and never a shared server:
 * `CeleryProcess`: `celery worker` or `celery beat`, as docker-compose.yml runs them in
   production (two processes), on our queue and broker;
 * `throwaway_database`: a PostgreSQL database of our own, created and dropped like a test
-  database (Django's test-database machinery: migrations, then DROP DATABASE).
+  database (Django's test-database machinery: migrations, then DROP DATABASE);
+* `EmulatorProcess`: the Salesforce emulator (`python -m salesforce_emulator`) in a process of
+  its own, so its request handling never competes for the GIL with the benchmark's driver, as
+  a real Salesforce would not.
 
 Hand-written rather than a library: each is a few lines of `subprocess` around the servers'
 own command lines, and the benchmarks need the raw process (its pid, its process group) to kill.
@@ -108,6 +111,61 @@ class RedisServer:
     def close(self) -> None:
         self.kill()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class EmulatorProcess:
+    """`python -m salesforce_emulator` on free loopback ports with certificates in a folder of
+    its own; the same attributes as `EmulatorServer` that a benchmark uses (`login_url`,
+    `sandbox_login_url`, `instance_url`, `ca_path`). Driven over HTTP with `EmulatorControl`.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.ports = {"login": free_port(), "sandbox": free_port(), "instance": free_port()}
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-emulator-"))
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.login_url = f"http://127.0.0.1:{self.ports['login']}"
+        self.sandbox_login_url = f"http://127.0.0.1:{self.ports['sandbox']}"
+        self.instance_url = f"https://127.0.0.1:{self.ports['instance']}"
+
+    @property
+    def ca_path(self) -> Path:
+        return self.folder / "emulator-ca.pem"  # salesforce_emulator.server.CA_FILE
+
+    def start(self, timeout: float = 30) -> EmulatorProcess:
+        command = [
+            sys.executable, "-m", "salesforce_emulator",
+            "--login-port", str(self.ports["login"]),
+            "--sandbox-port", str(self.ports["sandbox"]),
+            "--instance-port", str(self.ports["instance"]),
+            "--certs-dir", str(self.folder),
+        ]  # fmt: skip
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(port_open(port) for port in self.ports.values()) and self.ca_path.exists():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.close()
+        raise RuntimeError(f"the emulator did not start; see {self.log_path}")
+
+    def close(self) -> None:
+        if self.process is not None:
+            _kill_group(self.process, signal.SIGTERM)
+            _kill_group(self.process)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> EmulatorProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class CeleryProcess:

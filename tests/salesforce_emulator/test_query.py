@@ -67,6 +67,23 @@ def test_phone_equality_is_raw(sf: Salesforce, leads: dict[str, str]) -> None:
     assert sf.query("SELECT Id FROM Lead WHERE Phone = '4155551212'")["totalSize"] == 0
 
 
+def test_long_or_of_in_and_like_terms(sf: Salesforce, leads: dict[str, str]) -> None:
+    """An OR of an email IN list and many LIKE terms on several phone fields (the sync's batch
+    look-up): each row matches when any term does; LIKE and = ignore case, `_` is one
+    character, `\\%` a literal percent sign (SALESFORCE.md section 2)."""
+    likes = [f"Phone LIKE '%9%{n}%'" for n in range(40)]
+    # Our own constant terms, no input: S608 does not apply.
+    soql = (
+        "SELECT Id FROM Lead WHERE Email IN ('nobody@example.com', 'BO@example.com') OR "  # noqa: S608
+        + " OR ".join(likes)
+        + " OR MobilePhone LIKE '%4_5%5%5%1%2%1%2' OR LastName LIKE 'o\\'n%' OR Phone LIKE '1\\%'"
+        + " ORDER BY LastName"
+    )
+    assert _ids(sf.query(soql)) == [leads["bo"], leads["cy"], leads["oneil"]]
+    none = "SELECT Id FROM Lead WHERE Email IN ('x@example.com') OR " + " OR ".join(likes)  # noqa: S608
+    assert sf.query(none)["totalSize"] == 0
+
+
 @pytest.mark.parametrize(
     ("soql", "code"),
     [

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from autorespond.db import bulk_update_values
 from integrations.salesforce.models import (
     InquirySync,
     SalesforcePerson,
@@ -101,9 +102,24 @@ def claim_account(org_id: str, item: SyncItem) -> str | None:
 
 def remember_account(org_id: str, key: str, account_id: str) -> None:
     """Point the company's claim at its new Account, so other workers use it."""
-    SalesforcePerson.objects.update_or_create(
-        org_id=org_id, match_key=key, defaults={"sobject": ACCOUNT, "record_id": account_id}
-    )
+    remember_accounts(org_id, {key: account_id})
+
+
+def remember_accounts(org_id: str, accounts: dict[str, str]) -> None:
+    """`remember_account` for a batch's companies (key -> Account id) in one statement (an
+    upsert on the unique (org, key))."""
+    if accounts:
+        SalesforcePerson.objects.bulk_create(
+            [
+                SalesforcePerson(
+                    org_id=org_id, match_key=key, sobject=ACCOUNT, record_id=account_id
+                )
+                for key, account_id in accounts.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["org_id", "match_key"],
+            update_fields=["sobject", "record_id"],
+        )
 
 
 def release_claims(org_id: str, keys: Sequence[str]) -> None:
@@ -231,4 +247,4 @@ def mark_pending_create(plans: Sequence[PlannedWrite]) -> None:
         plan.item.sync.detail = detail
         rows.append(plan.item.sync)
     # One statement for the batch (autocommit: committed before the call goes out).
-    InquirySync.objects.bulk_update(rows, ["detail"])
+    bulk_update_values(InquirySync, rows, {"detail": "jsonb"})

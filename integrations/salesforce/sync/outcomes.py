@@ -9,7 +9,6 @@ docs/architecture.md ("Failures").
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -18,9 +17,9 @@ from typing import Any
 
 import redis
 from django.db import InterfaceError, OperationalError, close_old_connections, transaction
-from django.db import connection as db_connection
 from django.utils import timezone
 
+from autorespond.db import bulk_update_values
 from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceError,
@@ -265,7 +264,7 @@ def _store(
                 )
             if next_in is not None:
                 passes.append((row.inquiry_id, source_of[row.pk], next_in))
-        _bulk_update(changed)
+        bulk_update_values(InquirySync, changed, _STORED)
         SyncAttempt.objects.bulk_create(attempts)
     return passes
 
@@ -288,34 +287,3 @@ def _keep(detail: dict[str, Any], attempt_detail: dict[str, Any], key: str) -> N
         detail[key] = attempt_detail[key]
     else:
         detail.pop(key, None)
-
-
-def _bulk_update(rows: Sequence[InquirySync]) -> None:
-    """Write the rows' stored columns in one statement.
-
-    Django's `bulk_update` builds a CASE expression per column and row, which for a drain of 200
-    rows costs seconds of Python; on PostgreSQL one `UPDATE … FROM (VALUES …)` does the same
-    (hand-written for that reason). Other databases (SQLite under `make run`) use bulk_update.
-    """
-    if not rows:
-        return
-    if db_connection.vendor != "postgresql":
-        InquirySync.objects.bulk_update(rows, list(_STORED))
-        return
-    table = InquirySync._meta.db_table
-    columns = list(_STORED)
-    placeholders = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
-    values: list[Any] = []
-    for row in rows:
-        values.append(row.pk)
-        for column in columns:
-            value = getattr(row, column)
-            values.append(json.dumps(value) if _STORED[column] == "jsonb" else value)
-    assignments = ", ".join(f"{c} = v.{c}::{_STORED[c]}" for c in columns)
-    sql = (
-        f"UPDATE {table} AS t SET {assignments} "  # noqa: S608  (our own names, values bound)
-        f"FROM (VALUES {', '.join([placeholders] * len(rows))}) AS v(id, {', '.join(columns)}) "
-        "WHERE t.id = v.id::bigint"
-    )
-    with db_connection.cursor() as cursor:
-        cursor.execute(sql, values)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,6 +67,7 @@ from integrations.salesforce.sync.scheduling import (
     LOCK_BUSY_RETRY_SECONDS,
     batch_size,
     drain_running,
+    drain_seconds,
     drain_started,
     drains_per_org,
     enqueue_drain,
@@ -358,13 +360,18 @@ def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
 
 def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
     """Sync the due inquiries of the org `source_id` sends to (the drain task's body): up to
-    `SYNC_BATCH_SIZE` of them together, oldest due first; then send the next drain if more are
-    due now or later. Returns how many syncs it ran."""
-    drain_started(source_id)
+    `SYNC_BATCH_SIZE` of them together, oldest due first, then the next batch of what is due by
+    then, for up to `SYNC_DRAIN_SECONDS`; then send the next drain if more are due now or later.
+    Returns how many syncs it ran.
+
+    Going on in the same task rather than through a new message saves the message's round
+    trip and this set-up (the org's owner and sources) per batch; the time bound hands the
+    worker back so that other orgs' drains, queued behind, take their turn."""
     token = new_lease_token()
     try:
         source = Source.objects.filter(pk=source_id).first()
         if source is None:
+            drain_started([source_id])
             return 0
         owner = effective_salesforce_settings(source=source).owner
         source_ids = inheriting_source_ids(owner)
@@ -376,27 +383,36 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
         logger.warning("drain of source %s could not start; retrying soon", source_id)
         enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
         return 0
+    done = 0
     with drain_running(owner.pk, token) as (running, renew):
         if running > (drains_per_org() if parallel else 1):
-            # Another drain of the org is running: what is due now goes in the next batch.
-            # Come back in a moment in case that drain has just looked for more work.
+            # Another drain of the org is running: what is due now goes in its next batch, or
+            # in ours when we come back in a moment (in case it has just looked for more).
+            # The drain-queued marks stay: this retry is the message waiting for those rows.
             enqueue_drain(owner.pk, DRAIN_BUSY_RETRY_SECONDS)
             return 0
-        try:
-            ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
-        except (OperationalError, InterfaceError):
-            logger.warning("drain of source %s could not lease; retrying soon", source_id)
-            enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
-            return 0
-        if len(ids) == batch_size() and batch_size() > 1 and running < drains_per_org():
-            # A backlog: another worker takes the next batch meanwhile.
-            enqueue_drain(owner.pk, parallel=True)
-        if ids:
+        until = time.monotonic() + drain_seconds()
+        while True:
+            drain_started([source_id, *source_ids])
+            try:
+                ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+            except (OperationalError, InterfaceError):
+                logger.warning("drain of source %s could not lease; retrying soon", source_id)
+                enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
+                return done
+            if len(ids) == batch_size() and batch_size() > 1 and running < drains_per_org():
+                # A backlog: another worker takes the next batch meanwhile.
+                enqueue_drain(owner.pk, parallel=True)
+            if not ids:
+                break
             _run_leased(ids, token, renew)
+            done += len(ids)
+            if batch_size() == 1 or time.monotonic() >= until:
+                break
     try:
         soonest = next_due_in(source_ids=source_ids)
     except (OperationalError, InterfaceError):
         soonest = float(INFRASTRUCTURE_RETRY_BASE_SECONDS)
     if soonest is not None:
         enqueue_drain(owner.pk, soonest or None)
-    return len(ids)
+    return done

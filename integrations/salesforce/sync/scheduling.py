@@ -163,16 +163,22 @@ def enqueue_drain(
     return True
 
 
-def drain_started(source_id: int) -> None:
-    """A drain of `source_id` starts: later requests must send a new message (the rows they
-    commit from now on may be missed by this drain's query)."""
+def drain_started(source_ids: Iterable[int]) -> None:
+    """A drain of the org of `source_ids` (the source it was sent for, its org's owner and the
+    sources that inherit from it) is about to look for due rows: later requests must send a new
+    message (the rows they commit from now on may be missed by this look). One Redis call.
+
+    Only a drain that goes on to lease calls this. A drain that finds its org's drains busy
+    leaves the marks alone: the retry it sends (`enqueue_drain` with a countdown) is the message
+    still waiting for those rows, so requests meanwhile need not send one each."""
     client = redis_client()
-    if client is None:
+    keys = [_queued_key(source_id) for source_id in dict.fromkeys(source_ids)]
+    if client is None or not keys:
         return
     try:
-        client.delete(_queued_key(source_id))
-    except Exception:  # Redis down: the key expires by itself
-        logger.warning("could not clear the drain-queued mark of source %s", source_id)
+        client.delete(*keys)
+    except Exception:  # Redis down: the keys expire by themselves
+        logger.warning("could not clear the drain-queued marks of sources %s", list(source_ids))
 
 
 @contextlib.contextmanager
@@ -217,6 +223,12 @@ def drain_running(owner_id: int, token: str) -> Iterator[tuple[int, Callable[[],
 
 def drains_per_org() -> int:
     return max(1, int(getattr(settings, "SYNC_DRAINS_PER_ORG", 3) or 1))
+
+
+def drain_seconds() -> float:
+    """How long one drain task goes on taking its org's next batches (`SYNC_DRAIN_SECONDS`)
+    before it hands over to a new message at the back of the queue, so orgs take turns."""
+    return max(0.0, float(getattr(settings, "SYNC_DRAIN_SECONDS", 5) or 0))
 
 
 def _enqueue_for(inquiry_id: int, source_id: int, countdown: float | None = None) -> bool:

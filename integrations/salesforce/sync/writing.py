@@ -34,6 +34,7 @@ from integrations.salesforce.sync.claims import (
     mark_pending_create,
     release_claims,
     remember_account,
+    remember_accounts,
 )
 from integrations.salesforce.sync.degrade import WriteResult, write_degrading
 from integrations.salesforce.sync.duplicates import (
@@ -263,19 +264,21 @@ def _create_accounts(
                 (p, None, exc, p.item.fields_for(CONTACT, for_update=False)) for p in group
             )
             continue
+        made: dict[str, str] = {}
         for plan, account, result in zip(group, accounts, results, strict=True):
             if result.success and result.id:
                 plan.account_id, plan.account_created = result.id, True
-                remember_account(org_id, plan.item.account_key, result.id)
+                made[plan.item.account_key] = result.id
                 continue
             error = error_from_save_result(result)
             existing = _account_named_by(error)
             if existing is not None:  # a duplicate rule names the company's Account
                 plan.account_id, plan.account_created = existing, False
-                remember_account(org_id, plan.item.account_key, existing)
+                made[plan.item.account_key] = existing
                 continue
             mapped = plan.item.fields_for(CONTACT, for_update=False)
             refused.append((plan, None, _account_error(error, account.values["Name"]), mapped))
+        remember_accounts(org_id, made)  # one statement, right after the call
     return refused
 
 

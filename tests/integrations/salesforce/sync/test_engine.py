@@ -237,8 +237,9 @@ def test_a_drain_syncs_many_inquiries_in_a_handful_of_calls(business, connection
 
 
 def test_two_inquiries_of_one_person_in_one_drain_make_one_record(
-    business, connection, control, org
+    business, connection, control, org, settings
 ):  # type: ignore[no-untyped-def]
+    settings.SYNC_DRAIN_SECONDS = 0  # one batch per drain task
     enable(business)
     upsert(business, "a", **PERSON)
     upsert(business, "b", **{**PERSON, "email": "ANN@example.com", "phone": "415.555.1212"})
@@ -250,6 +251,23 @@ def test_two_inquiries_of_one_person_in_one_drain_make_one_record(
     (lead,) = leads(control, org)
     rows = list(InquirySync.objects.values_list("status", "record_id"))
     assert sorted(rows) == [("created", lead["Id"]), ("updated", lead["Id"])]
+
+
+def test_a_drain_goes_on_with_what_became_due_meanwhile(business, connection, control, org):  # type: ignore[no-untyped-def]
+    """The second inquiry of a person waits for the first's record (a retry half a second
+    later); the same drain task takes it in its next batch and updates that record."""
+    enable(business)
+    upsert(business, "a", **PERSON)
+    upsert(business, "b", **{**PERSON, "email": "ANN@example.com", "phone": "415.555.1212"})
+    assert sync_drain_run(source_id=business.pk) == 3  # a and b, then b again
+    (lead,) = leads(control, org)
+    rows = list(InquirySync.objects.values_list("status", "record_id"))
+    assert sorted(rows) == [("created", lead["Id"]), ("updated", lead["Id"])]
+    second = InquirySync.objects.get(inquiry__external_id="b")
+    assert list(second.attempts.order_by("pk").values_list("outcome", flat=True)) == [
+        "retrying",
+        "updated",
+    ]
 
 
 def test_a_drains_new_contacts_make_their_accounts_in_one_call_and_each_company_once(

@@ -136,6 +136,8 @@ _PYDANTIC_MESSAGES = {
     "json_invalid": "Malformed JSON.",
     "model_attributes_type": "The body must be a JSON object.",
     "dict_type": "The body must be a JSON object.",
+    # What a plain pydantic model (not ninja's Schema) reports for a body that is not an object.
+    "model_type": "The body must be a JSON object.",
 }
 
 

@@ -104,9 +104,11 @@ def test_malformed_json(client, api_key, business):
     assert errors_of(response) == {"body": "Malformed JSON."}
 
 
-def test_body_must_be_an_object(client, api_key, business):
-    response = post(client, api_key, ["id", "1"])
+@pytest.mark.parametrize("body", [["id", "1"], "x", 5, None, True])
+def test_body_must_be_an_object(client, api_key, business, body):
+    response = post(client, api_key, body)
     assert response.status_code == 400
+    assert errors_of(response) == {"body": "The body must be a JSON object."}
     assert Inquiry.objects.count() == 0
 
 

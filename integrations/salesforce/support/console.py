@@ -204,6 +204,10 @@ def console_connections(
         owners = {tree.owner_of(pk) for pk in failing_sources}
         connections = connections.filter(source_id__in=owners)
     query = query.strip()
+    if "\x00" in query:
+        # No name, slug or user can hold a NUL (PostgreSQL stores none in text), so nothing
+        # matches; and PostgreSQL refuses a NUL in a query's parameter with an error (a 500).
+        return connections.none()
     if query:
         tree = tree or SourceTree()
         matched = Source.objects.filter(Q(name__icontains=query) | Q(slug__icontains=query))

@@ -295,6 +295,15 @@ def test_search_by_business_source_or_salesforce_user(
     assert "No connections match this search." in block(response, "connections")
 
 
+def test_a_search_holding_nul_matches_nothing(staff_client: Client, business: Source) -> None:
+    # PostgreSQL refuses a NUL in a text parameter: this search was a 500 there.
+    connection_make(business, username="joe@joes.example")
+    response = staff_client.get(CONSOLE, {"q": "joe\x00"})
+    assert response.status_code == 200
+    assert listed_connection_ids(response) == []
+    assert "No connections match this search." in block(response, "connections")
+
+
 def test_rows_name_the_business_of_a_location_connection(location: Source) -> None:
     connection = connection_make(location)
     [row] = console_connection_rows(connections=[connection])

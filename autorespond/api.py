@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, NotSupportedError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -31,6 +31,7 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from autorespond.db import stale_prepared_statement
 from autorespond.hooks import inquiry_sync_status
 from autorespond.middleware import api_error
 from autorespond.models import SLUG_VALIDATOR, Inquiry, Source
@@ -213,6 +214,17 @@ def on_database_unavailable(request: HttpRequest, exc: Exception) -> HttpRespons
     )
     response["Retry-After"] = str(settings.API_RETRY_AFTER_SECONDS)
     return response
+
+
+@api.exception_handler(NotSupportedError)
+def on_not_supported(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A statement prepared before a migration changed the columns it returns fails once per
+    connection ("cached plan must not change result type"; psycopg then drops it and prepares it
+    again): nothing was stored, and the same request sent again succeeds, so it is a 503 like a
+    database that is briefly away. Anything else unsupported is an unexpected error."""
+    if stale_prepared_statement(exc):
+        return on_database_unavailable(request, exc)
+    return on_unexpected_error(request, exc)
 
 
 @api.exception_handler(Exception)

@@ -23,6 +23,17 @@ from django.utils import timezone
 M = TypeVar("M", bound=Model)
 
 
+def stale_prepared_statement(exc: BaseException) -> bool:
+    """Whether `exc` is PostgreSQL refusing a prepared statement whose result columns a schema
+    change (a migration) altered since the connection prepared it (SQLSTATE 0A000, "cached plan
+    must not change result type"). It fails once per statement and connection: psycopg does not
+    keep a statement that failed, and prepares it again when it is next used."""
+    cause = exc.__cause__ or exc
+    return getattr(
+        getattr(cause, "diag", None), "sqlstate", None
+    ) == "0A000" and "cached plan must not change result type" in str(cause)
+
+
 def vendor() -> str:
     """The default database's vendor ("postgresql", "sqlite"): statements built once are cached
     per vendor, since quoting may differ."""

@@ -321,3 +321,41 @@ def test_unknown_api_paths_answer_json(client, settings):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert errors_of(response) == {None: "Not found."}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_under_prepared_statements_costs_one_503_per_connection(
+    client, api_key, business
+):
+    """With server-side binding (PostgreSQL), a connection prepares the upsert once it has run it
+    a few times. A migration run by another process (a deploy's `migrate`) that changes a column
+    the upsert returns makes that prepared statement fail once: the client gets 503 with
+    Retry-After, nothing is stored, and the same request sent again is created."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's (server-side binding)")
+    import psycopg
+
+    def migrate(length: int) -> None:
+        params = connection.get_connection_params()
+        with psycopg.connect(**params, autocommit=True) as other:
+            other.execute(
+                f"ALTER TABLE autorespond_inquiry ALTER COLUMN city TYPE varchar({length})"
+            )
+
+    # Past DB_PREPARE_THRESHOLD (5) POSTs of one shape (the same fields present): prepared.
+    for n in range(8):
+        warm = post(client, api_key, {"id": f"warm-{n}", "source": business.slug, "city": "X"})
+        assert warm.status_code == 201
+    try:
+        migrate(120)
+        body = {"id": "after-migrate", "source": business.slug, "city": "Oakland"}
+        refused = post(client, api_key, body)
+        assert refused.status_code == 503, refused.content
+        assert refused["Retry-After"]
+        assert refused.json()["errors"][0]["field"] is None
+        assert not Inquiry.objects.filter(external_id="after-migrate").exists()
+        assert post(client, api_key, body).status_code == 201
+        assert Inquiry.objects.get(external_id="after-migrate").city == "Oakland"
+    finally:
+        migrate(100)
+        connection.close()  # the next test starts with no statement prepared on the old columns

@@ -34,6 +34,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -151,44 +152,57 @@ def server_pids(master: int) -> list[int]:
     return [master, *(int(p) for p in children.read_text().split())] if children.exists() else []
 
 
-def database_pids(admin_url: str, database: str) -> list[int]:
-    """The PostgreSQL backends serving `database` now (the server's persistent connections)."""
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [database]
-        ).fetchall()
-    return [row[0] for row in rows]
+def database_pids(admin: Any, database: str) -> list[int]:
+    """The PostgreSQL backends serving `database` now (the server's persistent connections), seen
+    through `admin`, an open connection to another database of the server."""
+    rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [database])
+    return [row[0] for row in rows.fetchall()]
 
 
 class CpuMeter:
     """CPU seconds used during one load run by the server's processes, the database's backends
     and wrk, divided by the requests served: a cost per request that another program on the
-    machine changes far less than it changes req/s."""
+    machine changes far less than it changes req/s.
+
+    The database's backends are read every half second: a server process renews its connection
+    once it is CONN_MAX_AGE old, and a backend that ends during the run would otherwise take its
+    CPU with it (a backend is counted to its last reading)."""
 
     def __init__(self, master: int, admin_url: str, database: str) -> None:
         self.master, self.admin_url, self.database = master, admin_url, database
+        self._stop = threading.Event()
 
     def __enter__(self) -> CpuMeter:
+        import psycopg
+
+        self.admin = psycopg.connect(self.admin_url, autocommit=True)
         self.server = server_pids(self.master)
-        self.backends = {
-            pid: process_cpu_seconds([pid]) for pid in database_pids(self.admin_url, self.database)
-        }
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._read_backends(at_start=True)
         self.start = (process_cpu_seconds(self.server), _children_cpu_seconds())
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
         return self
+
+    def _read_backends(self, at_start: bool = False) -> None:
+        for pid in database_pids(self.admin, self.database):
+            seconds = process_cpu_seconds([pid])
+            if seconds or pid in self.last:  # 0: gone between the query and the read
+                self.first.setdefault(pid, seconds if at_start else 0.0)
+                self.last[pid] = max(seconds, self.last.get(pid, 0.0))
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.5):
+            self._read_backends()
 
     def __exit__(self, *exc: object) -> None:
         server, load = process_cpu_seconds(self.server), _children_cpu_seconds()
-        # A server process renews its connection once it is CONN_MAX_AGE old: a backend that
-        # started during the run counts whole; one that ended during it is missed (its CPU can
-        # no longer be read), so the figure may fall a little short, never below zero.
-        database = 0.0
-        for pid in database_pids(self.admin_url, self.database):
-            if pid in self.backends:
-                database += max(0.0, process_cpu_seconds([pid]) - self.backends[pid])
-            else:
-                database += process_cpu_seconds([pid])
+        self._stop.set()
+        self._poller.join()
+        self._read_backends()
+        self.admin.close()
+        database = sum(self.last[pid] - self.first[pid] for pid in self.last)
         self.used = [server - self.start[0], database, load - self.start[1]]
 
     def per_request_ms(self, requests: int) -> dict[str, float]:

@@ -17,10 +17,11 @@ import json
 import logging
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import validate_email
 from django.db import InterfaceError, NotSupportedError, OperationalError
 from django.http import HttpRequest, HttpResponse
@@ -29,7 +30,14 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 
 from autorespond.db import stale_prepared_statement
 from autorespond.hooks import inquiry_sync_status
@@ -290,6 +298,15 @@ class InquiryIn(TextSchema):
         return value
 
 
+# The answers' datetimes as Django's JSON encoder (and so ninja's renderer) writes them: ISO 8601
+# with milliseconds, "Z" for UTC. `answer` renders with pydantic and must not change the format.
+ApiDateTime = Annotated[
+    datetime,
+    PlainSerializer(DjangoJSONEncoder().default, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
 class SyncOut(BaseModel):
     status: str
     status_label: str
@@ -300,11 +317,11 @@ class SyncOut(BaseModel):
     failed_attempts: int = Field(
         description="Failed attempts in a row since the last success; 0 once it has synced."
     )
-    last_attempt_at: datetime | None
-    next_attempt_at: datetime | None = Field(
+    last_attempt_at: ApiDateTime | None
+    next_attempt_at: ApiDateTime | None = Field(
         description="When a retrying sync is tried again; null otherwise."
     )
-    synced_at: datetime | None
+    synced_at: ApiDateTime | None
 
 
 class InquiryOut(BaseModel):
@@ -321,8 +338,8 @@ class InquiryOut(BaseModel):
     postal_code: str
     country: str
     job_description: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: ApiDateTime
+    updated_at: ApiDateTime
     sync: SyncOut | None
 
 
@@ -369,6 +386,18 @@ def inquiry_out(inquiry: Inquiry, *, source_slug: str | None = None) -> dict[str
     return data
 
 
+def answer(status: int, schema: type[BaseModel], data: dict[str, Any]) -> HttpResponse:
+    """`data`, validated by `schema` (the operation's declared answer for `status`), as a JSON
+    response rendered by pydantic. Ninja's own path (validate through a wrapper model, dump to
+    Python, then `json.dumps`) was about 4 % of an intake POST's CPU; the output is the same
+    JSON (datetimes as Django writes them, see `ApiDateTime`)."""
+    return HttpResponse(
+        schema.model_validate(data).model_dump_json(),
+        status=status,
+        content_type="application/json; charset=utf-8",
+    )
+
+
 @api.post(
     "/inquiries",
     response={
@@ -391,8 +420,10 @@ def post_inquiry(request: HttpRequest, payload: InquiryIn) -> Status:
         result = inquiry_upsert(source=payload.source, external_id=payload.id, data=data)
     except Source.DoesNotExist:
         raise _FieldErrors([("source", _unknown_source_message(payload.source))]) from None
-    return Status(
-        201 if result.created else 200, inquiry_out(result.inquiry, source_slug=payload.source)
+    return answer(
+        201 if result.created else 200,
+        InquiryOut,
+        inquiry_out(result.inquiry, source_slug=payload.source),
     )
 
 
@@ -418,7 +449,7 @@ def get_inquiry(request: HttpRequest, source: str, inquiry_id: str) -> Status:
         return Status(
             404, {"errors": [{"field": "id", "message": "No such inquiry for this source."}]}
         )
-    return Status(200, inquiry_out(inquiry))
+    return answer(200, InquiryOut, inquiry_out(inquiry))
 
 
 @api.put(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from django.utils import timezone
 
@@ -290,3 +292,22 @@ def test_an_id_holding_a_slash_can_be_read_back(client, api_key, business, path_
     )
     assert response.status_code == 200
     assert response.json()["id"] == "a/b"
+
+
+def test_answers_write_datetimes_as_django_does_and_the_schema_says_so(client, api_key, business):
+    """ISO 8601 with milliseconds and "Z" (Django's JSON encoder), in the POST's and the GET's
+    answers alike; the OpenAPI schema declares them date-time."""
+    created = post(client, api_key, {"id": "t1", "source": business.slug})
+    read = client.get(
+        f"/api/v1/inquiries/{business.slug}/t1", HTTP_AUTHORIZATION=f"Bearer {api_key}"
+    )
+    inquiry = Inquiry.objects.get(external_id="t1")
+    expected = DjangoJSONEncoder().default(inquiry.created_at)  # what ninja's renderer wrote
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", expected)
+    for response in (created, read):
+        assert response["Content-Type"] == "application/json; charset=utf-8"
+        assert response.json()["created_at"] == expected
+        assert response.json()["sync"]["synced_at"] is None
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    assert schemas["InquiryOut"]["properties"]["created_at"]["format"] == "date-time"
+    assert schemas["SyncOut"]["properties"]["synced_at"]["anyOf"][0]["format"] == "date-time"

@@ -25,6 +25,7 @@ from integrations.salesforce.api.errors import (
     SalesforceAuthError,
     SalesforceDuplicatesDetected,
     SalesforceError,
+    SalesforceTransientError,
     SalesforceValidationError,
     duplicate_result_ids,
     duplicate_result_rule,
@@ -291,13 +292,11 @@ class SalesforceClient:
             for n in sobjects
         ]
         described: dict[str, dict[str, Any]] = {}
-        for name, item in zip(sobjects, self.composite(subrequests), strict=False):
+        for name, item in zip(sobjects, self.composite(subrequests), strict=True):
             result = save_result_from_subrequest(item)  # the error body reads like a save's
             if not result.success or not isinstance(item.get("body"), dict):
                 raise error_from_save_result(result)
             described[name] = item["body"]
-        if len(described) != len(sobjects):
-            raise error_from_code("INVALID_RESPONSE", "Composite left describes out", None, 502)
         return described
 
     def query(self, soql: str) -> list[dict[str, Any]]:
@@ -316,29 +315,31 @@ class SalesforceClient:
 
         Each subrequest is `{"method", "url" (see data_path), "referenceId", "body"?,
         "httpHeaders"?}`; a failed subrequest comes back with its `httpStatusCode` and error body,
-        not as an exception.
+        not as an exception. An answer without one item per subrequest raises
+        SalesforceTransientError (INVALID_RESPONSE): no caller can tell which item is whose.
         """
         if len(subrequests) > MAX_COMPOSITE_SUBREQUESTS:
             raise ValueError(f"at most {MAX_COMPOSITE_SUBREQUESTS} subrequests per Composite call")
         body = {"allOrNone": all_or_none, "compositeRequest": list(subrequests)}
         result = self._rest(lambda sf: sf.restful("composite", method="POST", json=body))
-        return list((result or {}).get("compositeResponse", []))
+        items = list((result or {}).get("compositeResponse", []))
+        if len(items) != len(subrequests):
+            raise SalesforceTransientError(
+                "INVALID_RESPONSE",
+                f"Composite answered {len(items)} results for {len(subrequests)} subrequests",
+            )
+        return items
 
     def query_subrequest(self, reference_id: str, soql: str) -> dict[str, Any]:
         """A Composite subrequest for one SOQL query."""
-        return {
-            "method": "GET",
-            "url": self.data_path(f"query/?q={quote(soql)}"),
-            "referenceId": reference_id,
-        }
+        return self._get_subrequest(reference_id, f"query/?q={quote(soql)}")
 
     def search_subrequest(self, reference_id: str, sosl: str) -> dict[str, Any]:
         """A Composite subrequest for one SOSL search."""
-        return {
-            "method": "GET",
-            "url": self.data_path(f"search/?q={quote(sosl)}"),
-            "referenceId": reference_id,
-        }
+        return self._get_subrequest(reference_id, f"search/?q={quote(sosl)}")
+
+    def _get_subrequest(self, reference_id: str, resource: str) -> dict[str, Any]:
+        return {"method": "GET", "url": self.data_path(resource), "referenceId": reference_id}
 
     def create_subrequest(
         self,

@@ -16,7 +16,6 @@ from simple_salesforce.format import format_soql
 from integrations.salesforce.api.client import SalesforceClient
 from integrations.salesforce.api.errors import (
     SalesforceDuplicatesDetected,
-    SalesforceTransientError,
 )
 from integrations.salesforce.sync.items import PlannedWrite
 from integrations.salesforce.sync.matching import (
@@ -60,11 +59,6 @@ def identify_named_records(
         for index, (sobject, ids) in enumerate(batch)
     ]
     results = client.composite(subrequests)
-    if len(results) != len(subrequests):
-        raise SalesforceTransientError(
-            "INVALID_RESPONSE",
-            f"Composite answered {len(results)} results for {len(subrequests)} reads",
-        )
     candidates: list[Candidate] = []
     for item in results:
         if int(item.get("httpStatusCode") or 0) >= 300:

@@ -49,7 +49,7 @@ import phonenumbers
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import SalesforceClient
-from integrations.salesforce.api.errors import SalesforceTransientError, error_from_code
+from integrations.salesforce.api.errors import error_from_code
 from integrations.salesforce.sync.mapping import CONTACT, LEAD
 
 # 100 people per query: 20 rows each fill one 2,000-row answer page exactly, and their emails and
@@ -417,11 +417,6 @@ def lookup_candidates(
             for index, (_kind, soql) in enumerate(batch)
         ]
         results = client.composite(subrequests)
-        if len(results) != len(subrequests):
-            raise SalesforceTransientError(
-                "INVALID_RESPONSE",
-                f"Composite answered {len(results)} results for {len(subrequests)} look-ups",
-            )
         for (kind, _soql), item in zip(batch, results, strict=True):
             if int(item.get("httpStatusCode") or 0) >= 300:
                 raise_subrequest_error(item)

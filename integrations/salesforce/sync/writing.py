@@ -194,10 +194,6 @@ def _create_with_account(
                 ),
             ]
             items = client.composite(subrequests, all_or_none=True)
-            if len(items) != 2:
-                raise SalesforceTransientError(
-                    "INVALID_RESPONSE", f"Composite answered {len(items)} results for 2 creates"
-                )
             account_result, contact_result = (save_result_from_subrequest(i) for i in items)
             if account_result.success and contact_result.success and contact_result.id:
                 plan.account_id, plan.account_created = account_result.id or "", True

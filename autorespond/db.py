@@ -10,12 +10,14 @@ preparation and converters), and the callers only add their `DO UPDATE SET` clau
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.db import connection, models
+from django.conf import settings
+from django.db import NotSupportedError, connection, models
 from django.db.models import Model
 from django.db.models.fields import Field
 from django.utils import timezone
@@ -26,12 +28,47 @@ M = TypeVar("M", bound=Model)
 def stale_prepared_statement(exc: BaseException) -> bool:
     """Whether `exc` is PostgreSQL refusing a prepared statement whose result columns a schema
     change (a migration) altered since the connection prepared it (SQLSTATE 0A000, "cached plan
-    must not change result type"). It fails once per statement and connection: psycopg does not
-    keep a statement that failed, and prepares it again when it is next used."""
+    must not change result type"). See `prepare_again_after_migration`."""
     cause = exc.__cause__ or exc
     return getattr(
         getattr(cause, "diag", None), "sqlstate", None
     ) == "0A000" and "cached plan must not change result type" in str(cause)
+
+
+def prepare_again_after_migration(
+    execute: Callable[..., Any],
+    sql: str,
+    params: Any,
+    many: bool,
+    context: dict[str, Any],
+) -> Any:
+    """Django execute wrapper, on every PostgreSQL connection (`autorespond.apps`): a statement
+    that fails as a stale prepared statement (`stale_prepared_statement`) outside a transaction
+    is run once more after `DEALLOCATE ALL`, which psycopg follows by forgetting its own
+    prepared statements.
+
+    Why: a statement prepared before a migration changed the columns it returns fails without
+    effect; inside a transaction the rollback makes psycopg forget its prepared statements, so
+    it fails once per connection, but psycopg keeps one that failed on its own (autocommit), and
+    every later use on that connection would fail as well, until the connection is renewed.
+    Inside a transaction the error is raised (the transaction is aborted; its caller decides)."""
+    try:
+        return execute(sql, params, many, context)
+    except NotSupportedError as exc:
+        if not (stale_prepared_statement(exc) and context["connection"].get_autocommit()):
+            raise
+        context["cursor"].cursor.execute("DEALLOCATE ALL")
+        return execute(sql, params, many, context)
+
+
+def install_prepared_statement_recovery(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """`connection_created` receiver: add `prepare_again_after_migration` to a PostgreSQL
+    connection's execute wrappers (once; the list outlives reconnections)."""
+    if (
+        connection.vendor == "postgresql"
+        and prepare_again_after_migration not in connection.execute_wrappers
+    ):
+        connection.execute_wrappers.insert(0, prepare_again_after_migration)
 
 
 def vendor() -> str:
@@ -72,9 +109,14 @@ def insert_params(model: type[Model], values: dict[str, Any]) -> list[Any]:
     Written out rather than built from an unsaved instance (`Model(**values)`, then each field's
     preparation), which was a tenth of an intake POST's CPU: a text value that is already a str
     and an integer that is already an int are what Django's preparation would return, so they
-    skip it; anything else (datetimes, JSON, other types) goes through it.
+    skip it, as does an aware datetime on PostgreSQL; anything else (JSON, other types, datetimes
+    on SQLite) goes through it.
     """
     now = None
+    # On PostgreSQL an aware datetime is its own database value (DateTimeField's preparation
+    # returns it, and the backend's `adapt_datetimefield_value` passes it through); SQLite's
+    # backend turns it into text, so there it is prepared.
+    aware_datetimes_plain = connection.vendor == "postgresql" and settings.USE_TZ
     params = []
     for attname, field, auto_now, plain_type in _insert_plan(model):
         if auto_now:
@@ -83,7 +125,16 @@ def insert_params(model: type[Model], values: dict[str, Any]) -> list[Any]:
             value = values[attname]
         else:
             value = field.get_default()
-        if value is None or (plain_type is not None and type(value) is plain_type):
+        if (
+            value is None
+            or (plain_type is not None and type(value) is plain_type)
+            or (
+                aware_datetimes_plain
+                and type(value) is datetime.datetime
+                and value.tzinfo is not None
+                and isinstance(field, models.DateTimeField)
+            )
+        ):
             params.append(value)
         else:
             params.append(field.get_db_prep_save(value, connection))
@@ -112,17 +163,28 @@ def _insert_plan(model: type[Model]) -> list[tuple[str, Field, bool, type | None
     return plan
 
 
+def fetch_one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """Run one statement and return its first row (None when it returned none)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
 def fetch_returned(model: type[M], sql: str, params: Sequence[Any]) -> M | None:
     """Run `sql` (a SELECT of, or an INSERT/UPDATE … RETURNING, `returning_columns(model)`) and
     build the model instance from the (first) row it returned, with the same converters a query
     applies (SQLite returns datetimes as text, for example); None when it returned no row."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = fetch_one(sql, params)
     if row is None:
         return None
+    return from_returned(model, row)
+
+
+def from_returned(model: type[M], row: Sequence[Any]) -> M:
+    """The model instance of a row of `returning_columns(model)` (extra columns after them are
+    ignored), with the converters a query would apply."""
     attnames, converters = _returned_converters(model, vendor())
-    values = list(row)
+    values = list(row[: len(attnames)])
     for index, expression, functions in converters:
         for function in functions:
             values[index] = function(values[index], expression, connection)

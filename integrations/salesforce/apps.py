@@ -17,11 +17,12 @@ class SalesforceConfig(AppConfig):
             tasks,  # noqa: F401  (registers the Celery tasks)
         )
         from integrations.salesforce.card.status import source_status_for_home
+        from integrations.salesforce.sync.intake import sync_request_write
         from integrations.salesforce.sync.scheduling import inquiry_sync_status, on_inquiry_changed
 
         # ready() may run more than once (Django's docs say so): register each callable once.
-        if on_inquiry_changed not in hooks.inquiry_changed_handlers:
-            hooks.inquiry_changed_handlers.append(on_inquiry_changed)
+        if not any(w.handler is on_inquiry_changed for w in hooks.inquiry_changed_writes):
+            hooks.inquiry_changed_writes.append(sync_request_write())
         if inquiry_sync_status not in hooks.inquiry_sync_status_providers:
             hooks.inquiry_sync_status_providers.append(inquiry_sync_status)
         if source_status_for_home not in hooks.source_status_providers:

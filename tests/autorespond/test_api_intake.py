@@ -86,8 +86,17 @@ def test_statement_and_commit_budget_per_post(client, api_key, business):
     assert response.status_code == 200
     assert len(statements(updated)) <= 5, statements(updated)
     assert commits(updated) == 1
-    # What a changed POST writes: the inquiry and its sync request, nothing else.
-    assert len(_writes(statements(updated))) == 2
+    # What a changed POST writes: the inquiry and its sync request, nothing else; on PostgreSQL
+    # in one statement with no BEGIN and COMMIT around it (one round trip).
+    writes = _writes(statements(updated))
+    assert sum(sql.count("INSERT INTO") for sql in writes) == 2
+    if connection.vendor == "postgresql":
+        assert len(writes) == 1
+        assert not any(
+            q["sql"].upper().startswith(("BEGIN", "COMMIT")) for q in updated.captured_queries
+        )
+    else:
+        assert len(writes) == 2
 
     with CaptureQueriesContext(connection) as unchanged:
         response = post(client, api_key, body)
@@ -97,6 +106,19 @@ def test_statement_and_commit_budget_per_post(client, api_key, business):
     # Nothing changed: no sync requested (the version stays where the two changes left it).
     assert InquirySync.objects.get(inquiry__external_id="b1").requested_version == 2
     assert response.json()["sync"]["status"] == "pending"
+
+
+def test_the_longest_intake_statement_stays_within_psycopgs_parse_cache():
+    """psycopg caches the parsing of a statement's placeholders only up to 4096 characters
+    (`psycopg._queries.MAX_CACHED_STATEMENT_LENGTH`); past it every POST parsed the joined
+    statement again. The longest shape: every field present, the source named by its slug."""
+    from autorespond import hooks
+    from autorespond.services import INQUIRY_FIELDS, _inquiry_upsert_statement, _joined_statement
+
+    upsert = _inquiry_upsert_statement("postgresql", tuple(sorted(INQUIRY_FIELDS)), True)
+    joined = _joined_statement(upsert, tuple(hooks.inquiry_changed_writes))
+    assert hooks.inquiry_changed_writes and "salesforce_inquirysync" in joined
+    assert len(joined) <= 4096, len(joined)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -274,7 +296,8 @@ def failing_inquiry_writes() -> Iterator[None]:
     statements; the database layer raises what a broken database would)."""
 
     def refuse(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if "autorespond_inquiry" in sql and sql.lstrip().upper().startswith("INSERT"):
+        # The inquiry's upsert, alone or as the first CTE of the statement (PostgreSQL).
+        if 'INSERT INTO "autorespond_inquiry"' in sql:
             raise DatabaseError("simulated: could not write to the inquiry table")
         return execute(sql, params, many, context)
 
@@ -323,31 +346,66 @@ def test_unknown_api_paths_answer_json(client, settings):
     assert errors_of(response) == {None: "Not found."}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_migration_under_prepared_statements_costs_one_503_per_connection(
-    client, api_key, business
-):
-    """With server-side binding (PostgreSQL), a connection prepares the upsert once it has run it
-    a few times. A migration run by another process (a deploy's `migrate`) that changes a column
-    the upsert returns makes that prepared statement fail once: the client gets 503 with
-    Retry-After, nothing is stored, and the same request sent again is created."""
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are PostgreSQL's (server-side binding)")
+def _migrate_city(length: int) -> None:
+    """What a deploy's `migrate`, run by another process, does to a column the intake returns."""
     import psycopg
 
-    def migrate(length: int) -> None:
-        params = connection.get_connection_params()
-        with psycopg.connect(**params, autocommit=True) as other:
-            other.execute(
-                f"ALTER TABLE autorespond_inquiry ALTER COLUMN city TYPE varchar({length})"
-            )
+    params = connection.get_connection_params()
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute(f"ALTER TABLE autorespond_inquiry ALTER COLUMN city TYPE varchar({length})")
 
-    # Past DB_PREPARE_THRESHOLD (5) POSTs of one shape (the same fields present): prepared.
-    for n in range(8):
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_under_prepared_statements_refuses_no_request(client, api_key, business):
+    """With server-side binding (PostgreSQL), a connection prepares a statement once it has run
+    it a few times (DB_PREPARE_THRESHOLD, 5). A migration by another process that changes a
+    column the statement returns makes the prepared statement fail ("cached plan must not change
+    result type"). Outside a transaction it is prepared again and run once more, so the intake's
+    POST and the API's reads go on answering, every time, on the same connection."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's (server-side binding)")
+    for n in range(8):  # past the threshold for one shape (the same fields present): prepared
         warm = post(client, api_key, {"id": f"warm-{n}", "source": business.slug, "city": "X"})
         assert warm.status_code == 201
+        read = client.get(
+            f"/api/v1/inquiries/{business.slug}/warm-{n}", **{AUTH: f"Bearer {api_key}"}
+        )
+        assert read.status_code == 200
     try:
-        migrate(120)
+        _migrate_city(120)
+        for n in range(3):
+            body = {"id": f"after-migrate-{n}", "source": business.slug, "city": "Oakland"}
+            assert post(client, api_key, body).status_code == 201
+            read = client.get(
+                f"/api/v1/inquiries/{business.slug}/warm-{n}", **{AUTH: f"Bearer {api_key}"}
+            )
+            assert read.status_code == 200, read.content
+        assert Inquiry.objects.get(external_id="after-migrate-2").city == "Oakland"
+        assert InquirySync.objects.filter(inquiry__external_id__startswith="after-").count() == 3
+    finally:
+        _migrate_city(100)
+        connection.close()  # the next test starts with no statement prepared on the old columns
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_inside_a_transaction_costs_one_503_per_connection(
+    client, api_key, business, settings
+):
+    """On the path that writes in a transaction (an integration with a plain handler, as on
+    SQLite), the stale prepared statement aborts the transaction: the client gets 503 with
+    Retry-After, nothing is stored, and the rollback makes psycopg prepare it again, so the same
+    request sent again is created."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's (server-side binding)")
+    from autorespond import hooks
+
+    seen: list[int] = []
+    hooks.inquiry_changed_handlers.append(lambda inquiry: seen.append(inquiry.pk))
+    try:
+        for n in range(8):
+            warm = post(client, api_key, {"id": f"warm-{n}", "source": business.slug, "city": "X"})
+            assert warm.status_code == 201
+        _migrate_city(120)
         body = {"id": "after-migrate", "source": business.slug, "city": "Oakland"}
         refused = post(client, api_key, body)
         assert refused.status_code == 503, refused.content
@@ -356,6 +414,8 @@ def test_a_migration_under_prepared_statements_costs_one_503_per_connection(
         assert not Inquiry.objects.filter(external_id="after-migrate").exists()
         assert post(client, api_key, body).status_code == 201
         assert Inquiry.objects.get(external_id="after-migrate").city == "Oakland"
+        assert len(seen) == 9  # the plain handler ran in each stored inquiry's transaction
     finally:
-        migrate(100)
-        connection.close()  # the next test starts with no statement prepared on the old columns
+        hooks.inquiry_changed_handlers.pop()
+        _migrate_city(100)
+        connection.close()

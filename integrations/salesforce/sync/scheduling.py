@@ -231,10 +231,12 @@ def drain_seconds() -> float:
     return max(0.0, float(getattr(settings, "SYNC_DRAIN_SECONDS", 5) or 0))
 
 
-def _enqueue_for(inquiry_id: int, source_id: int, countdown: float | None = None) -> bool:
+def enqueue_requested(inquiry_id: int, source_id: int, countdown: float | None = None) -> bool:
+    """Send what a sync request needs (its org's drain, or its own task with
+    `SYNC_BATCH_SIZE=1`), after the request's commit; when nothing went out, the next sweep
+    sends it at once rather than after its grace. Returns whether it went out."""
     sent = enqueue_sync(inquiry_id, countdown) if batch_size() == 1 else enqueue_drain(source_id)
     if not sent:
-        # Nothing went out: let the next sweep send it at once rather than after its grace.
         with contextlib.suppress(Exception):
             InquirySync.objects.filter(inquiry_id=inquiry_id).update(enqueued_at=None)
     return sent
@@ -249,23 +251,25 @@ def request_sync(*, inquiry: Inquiry) -> InquirySync:
     count and the intake path stays within its statement budget (issue 11). The returned row is
     cached on `inquiry` (`inquiry.salesforce_sync`), so the status shown right after needs no
     query."""
-    now = timezone.now()
-    params = insert_params(
-        InquirySync,
-        {
-            "inquiry_id": inquiry.pk,
-            "requested_version": 1,
-            "due_at": now,
-            "status": SyncStatus.PENDING,
-            "enqueued_at": now,
-        },
-    )
+    params = insert_params(InquirySync, {"inquiry_id": inquiry.pk, **request_sync_values()})
     sync = fetch_returned(InquirySync, _request_sync_statement(vendor()), params)
     assert sync is not None  # an upsert always returns its row
     sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
     inquiry_id, source_id = inquiry.pk, inquiry.source_id
-    transaction.on_commit(lambda: _enqueue_for(inquiry_id, source_id))
+    transaction.on_commit(lambda: enqueue_requested(inquiry_id, source_id))
     return sync
+
+
+def request_sync_values(now: dt.datetime | None = None) -> dict[str, Any]:
+    """The values of a new `InquirySync` row that a request writes (all but `inquiry_id`), due
+    `now` (by default the current time)."""
+    now = now or timezone.now()
+    return {
+        "requested_version": 1,
+        "due_at": now,
+        "status": SyncStatus.PENDING,
+        "enqueued_at": now,
+    }
 
 
 @functools.cache
@@ -275,14 +279,22 @@ def _request_sync_statement(vendor: str) -> str:
     return (
         # Only quoted identifiers of the model are formatted in; every value is a parameter.
         f"INSERT INTO {quote(InquirySync._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(columns))})"
-        f" ON CONFLICT ({quote('inquiry_id')}) DO UPDATE SET"
+        f" VALUES ({', '.join(['%s'] * len(columns))}) {request_sync_on_conflict()}"
+        f" RETURNING {returning_columns(InquirySync)}"
+    )
+
+
+@functools.cache
+def request_sync_on_conflict() -> str:
+    """The ON CONFLICT clause of a sync request: a row that exists gets its requested version
+    bumped and is due now (shared by `request_sync` and the intake's joined statement)."""
+    return (
+        f"ON CONFLICT ({quote('inquiry_id')}) DO UPDATE SET"
         f" {quote('requested_version')} = {column(InquirySync, 'requested_version')} + 1,"
         f" {quote('due_at')} = EXCLUDED.{quote('due_at')},"
         f" {quote('status')} = EXCLUDED.{quote('status')},"
         f" {quote('enqueued_at')} = EXCLUDED.{quote('enqueued_at')},"
         f" {quote('updated_at')} = EXCLUDED.{quote('updated_at')}"
-        f" RETURNING {returning_columns(InquirySync)}"
     )
 
 

@@ -1,0 +1,111 @@
+"""The sync request made by the intake's own statement.
+
+On PostgreSQL the core writes an inquiry and every integration's row about it in one statement
+(`autorespond.hooks.InquiryChangedWrite`): here, the Salesforce integration's `InquirySync`
+request, the same upsert as `scheduling.request_sync` (row created with `requested_version` 1,
+or its version bumped, due now), read from the core's `changed_inquiry` CTE, so it happens only
+when the inquiry was created or changed. On SQLite `request_sync` runs as the handler, inside
+the inquiry's transaction. Registered in `apps.py`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from autorespond.db import (
+    from_returned,
+    insert_columns,
+    insert_fields,
+    insert_params,
+    quote,
+    returning_columns,
+)
+from autorespond.hooks import InquiryChangedWrite
+from autorespond.models import Inquiry
+from integrations.salesforce.models import InquirySync
+from integrations.salesforce.sync.scheduling import (
+    enqueue_requested,
+    on_inquiry_changed,
+    request_sync_on_conflict,
+    request_sync_values,
+)
+
+RESULT = "salesforce_sync_requested"
+
+
+def _inquiry_index() -> int:
+    return [f.attname for f in insert_fields(InquirySync)].index("inquiry_id")
+
+
+def sync_request_ctes() -> str:
+    """The CTE `RESULT`: the request's upsert for the changed inquiry, returning the sync row
+    it wrote (no row when the inquiry did not change)."""
+    table = quote(InquirySync._meta.db_table)
+    values = ["%s"] * len(insert_columns(InquirySync))
+    values[_inquiry_index()] = f"changed_inquiry.{quote(Inquiry._meta.pk.column)}"
+    return (
+        # Only quoted identifiers of the models are formatted in; every value is a parameter.
+        f"{RESULT} AS (INSERT INTO {table} ({', '.join(insert_columns(InquirySync))})"  # noqa: S608
+        f" SELECT {', '.join(values)} FROM changed_inquiry {request_sync_on_conflict()}"
+        f" RETURNING {returning_columns(InquirySync)})"
+    )
+
+
+def sync_request_params() -> list[Any]:
+    """The parameters of `sync_request_ctes` for one statement (the inquiry's id comes from the
+    statement itself): the constant ones prepared once per process, the times now."""
+    constant, times = _constant_params()
+    params = list(constant)
+    now = timezone.now()
+    for index in times:
+        params[index] = now
+    return params
+
+
+@functools.cache
+def _constant_params() -> tuple[tuple[Any, ...], tuple[int, ...]]:
+    """The request's parameters with the current time's in place, and where the times are.
+
+    Preparing the row's constant values (defaults, JSON) for the database was most of the
+    request's Python on every POST; they never change, and the times are aware datetimes,
+    which PostgreSQL takes as they are (`insert_params`), so only they are set per statement."""
+    now = timezone.now()
+    params = insert_params(InquirySync, {"inquiry_id": 0, **request_sync_values(now)})
+    fields = insert_fields(InquirySync)
+    times = [
+        i
+        for i, f in enumerate(fields)
+        if getattr(f, "auto_now", False) or request_sync_values(now).get(f.attname) is now
+    ]
+    index = _inquiry_index()
+    del params[index]
+    return tuple(params), tuple(i - (i > index) for i in times)
+
+
+def sync_request_applied(inquiry: Inquiry, row: Sequence[Any] | None, changed: bool) -> None:
+    """When the inquiry changed: cache the sync row the statement wrote on it (the API's status
+    then needs no query) and send its drain after commit, as `request_sync` does. An unchanged
+    inquiry's status is read when shown."""
+    if row is not None:
+        sync = from_returned(InquirySync, row)
+        sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
+    if changed:
+        inquiry_id, source_id = inquiry.pk, inquiry.source_id
+        transaction.on_commit(lambda: enqueue_requested(inquiry_id, source_id))
+
+
+def sync_request_write() -> InquiryChangedWrite:
+    """The write `apps.py` registers in `autorespond.hooks.inquiry_changed_writes`."""
+    return InquiryChangedWrite(
+        ctes=sync_request_ctes,
+        params=sync_request_params,
+        result=RESULT,
+        columns=len(InquirySync._meta.concrete_fields),
+        apply=sync_request_applied,
+        handler=on_inquiry_changed,
+    )

@@ -241,9 +241,11 @@ def wrk(url: str, script: Path, concurrency: int, duration: int, *args: str) -> 
     raise SystemExit(f"wrk printed no figures:\n{result.stdout}\n{result.stderr}")
 
 
-def statements_per_post(key: str) -> dict[str, tuple[int, int]]:
-    """(statements, commits) of a create, an update and an unchanged POST, counted in this
-    process with Django's CaptureQueriesContext on the benchmark's database."""
+def statements_per_post(key: str) -> dict[str, tuple[int, int, int]]:
+    """(statements, commits, round trips: statements with BEGIN and COMMIT) of a create, an
+    update and an unchanged POST, counted in this process with Django's CaptureQueriesContext
+    on the benchmark's database (Django's connection health check, one `SELECT 1` per request,
+    is not captured)."""
     import django
 
     django.setup()
@@ -254,7 +256,7 @@ def statements_per_post(key: str) -> dict[str, tuple[int, int]]:
     client = Client(HTTP_HOST="127.0.0.1")
     headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
     body = {"id": f"count-{uuid.uuid4().hex[:8]}", "source": SLUG, "first_name": "Ann"}
-    counts: dict[str, tuple[int, int]] = {}
+    counts: dict[str, tuple[int, int, int]] = {}
     for label, data in (
         ("create", body),
         ("update", {**body, "city": "Oakland"}),
@@ -268,10 +270,17 @@ def statements_per_post(key: str) -> dict[str, tuple[int, int]]:
         assert response.status_code in (200, 201), response.content
         sqls = [q["sql"].lstrip().upper() for q in captured.captured_queries]
         control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
-        counts[label] = (
-            sum(1 for s in sqls if not s.startswith(control)),
-            sum(1 for s in sqls if s.startswith("COMMIT")),
-        )
+        # A commit is a COMMIT, or a write outside BEGIN … COMMIT (a statement in autocommit is
+        # its own transaction).
+        commits, in_transaction = 0, False
+        for sql in sqls:
+            if sql.startswith("BEGIN"):
+                in_transaction = True
+            elif sql.startswith("COMMIT"):
+                commits, in_transaction = commits + 1, False
+            elif not in_transaction and not sql.startswith("SELECT"):
+                commits += 1
+        counts[label] = (sum(1 for s in sqls if not s.startswith(control)), commits, len(sqls))
     connection.close()
     return counts
 
@@ -363,8 +372,8 @@ def main(argv: list[str]) -> int:
         post = by_endpoint["POST /api/v1/inquiries"]
         ratio = post["rps"] / by_endpoint["one-query view"]["rps"]
         print(f"{c:>3}  POST / one-query view: {ratio:.0%}")
-    print("\nSQL statements (commits) per POST: " + ", ".join(
-        f"{label} {n} ({commits})" for label, (n, commits) in counts.items()
+    print("\nSQL statements (commits, round trips) per POST: " + ", ".join(
+        f"{label} {n} ({commits}, {trips})" for label, (n, commits, trips) in counts.items()
     ))  # fmt: skip
 
     checks = []

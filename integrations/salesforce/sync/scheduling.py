@@ -323,7 +323,8 @@ def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:
         return None
     return {
         "status": sync.status,
-        "status_label": sync.get_status_display(),
+        # The enum's label: `get_status_display()` builds a dict of all choices on every call.
+        "status_label": SyncStatus(sync.status).label,
         "salesforce_object": sync.sobject,
         "salesforce_id": sync.record_id,
         "error_code": sync.error_code,

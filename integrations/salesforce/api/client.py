@@ -50,6 +50,9 @@ TokenRefresher = Callable[[SalesforceConnection, str], SalesforceConnection]
 MAX_RECORDS_PER_WRITE = 200
 # Salesforce's limit on subrequests in one Composite call.
 MAX_COMPOSITE_SUBREQUESTS = 25
+# Of a Composite call's subrequests, at most this many may be sObject Collections or query
+# ones (Salesforce's "Composite" resource page; SALESFORCE.md "Composite" called it UNCONFIRMED).
+MAX_COMPOSITE_COLLECTIONS = 5
 
 _API_USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
 
@@ -107,6 +110,45 @@ def save_result_from_subrequest(item: dict[str, Any]) -> SaveResult:
     if not errors:
         errors = [{"errorCode": f"HTTP_{status}", "message": f"HTTP {status}"}]
     return SaveResult(None, False, [_save_error_from_json(e) for e in errors])
+
+
+def _collection_body(operation: str, records: Sequence[SObjectRecord]) -> dict[str, Any]:
+    """The body of an sObject Collections create or update (`allOrNone` false)."""
+    payload_records = []
+    for record in records:
+        item: dict[str, Any] = {"attributes": {"type": record.sobject}, **record.fields}
+        if operation == "update":
+            item["id"] = record.id
+        payload_records.append(item)
+    return {"allOrNone": False, "records": payload_records}
+
+
+def _save_result_from_collection_item(item: dict[str, Any]) -> SaveResult:
+    return SaveResult(
+        item.get("id"),
+        bool(item.get("success")),
+        [_save_error_from_json(error) for error in item.get("errors") or []],
+    )
+
+
+def save_results_from_collection(item: dict[str, Any], count: int) -> list[SaveResult]:
+    """The per-record results of a Composite sObject Collections subrequest (its
+    `compositeResponse` item) of `count` records, in their order. A subrequest refused as a
+    whole (an error body) gives every record that error. An answer without one result per
+    record raises SalesforceTransientError (INVALID_RESPONSE): no record can be told its own,
+    and a create may have happened (the next attempt looks for it)."""
+    body = item.get("body")
+    status = int(item.get("httpStatusCode") or 0)
+    if 200 <= status < 300:
+        results = [_save_result_from_collection_item(r) for r in body or [] if isinstance(r, dict)]
+        if len(results) != count:
+            raise SalesforceTransientError(
+                "INVALID_RESPONSE",
+                f"sObject Collections answered {len(results)} results for {count} records",
+            )
+        return results
+    refused = save_result_from_subrequest(item)
+    return [refused] * count
 
 
 def error_from_save_result(result: SaveResult) -> SalesforceError:
@@ -360,6 +402,50 @@ class SalesforceClient:
             "httpHeaders": self._rest_headers(headers, assign=assign),
         }
 
+    def update_subrequest(
+        self,
+        reference_id: str,
+        sobject: str,
+        record_id: str,
+        fields: dict[str, Any],
+        *,
+        headers: SoapHeaders,
+    ) -> dict[str, Any]:
+        """A Composite subrequest that updates one record, with the same REST headers as
+        `update` (assignment rules do not run). `record_id` may be a reference to an earlier
+        subrequest's new record (`@{ref.id}`: the docs allow references in the url); the
+        subrequest is then not run if that one failed."""
+        return {
+            "method": "PATCH",
+            "url": self.data_path(f"sobjects/{sobject}/{record_id}"),
+            "referenceId": reference_id,
+            "body": dict(fields),
+            "httpHeaders": self._rest_headers(headers, assign=False),
+        }
+
+    def collection_subrequest(
+        self,
+        reference_id: str,
+        operation: str,
+        records: Sequence[SObjectRecord],
+        *,
+        headers: SoapHeaders,
+    ) -> dict[str, Any]:
+        """A Composite subrequest that creates or updates up to 200 records through sObject
+        Collections (`allOrNone` false), with the same REST headers as `create_many` or
+        `update_many` (updates never run assignment rules). Its result is read with
+        `save_results_from_collection`. Salesforce takes up to 5 Collections or query
+        subrequests in one Composite call (MAX_COMPOSITE_COLLECTIONS)."""
+        if not 0 < len(records) <= MAX_RECORDS_PER_WRITE:
+            raise ValueError(f"1 to {MAX_RECORDS_PER_WRITE} records per write")
+        return {
+            "method": "POST" if operation == "create" else "PATCH",
+            "url": self.data_path("composite/sobjects"),
+            "referenceId": reference_id,
+            "body": _collection_body(operation, records),
+            "httpHeaders": self._rest_headers(headers, assign=operation == "create"),
+        }
+
     # --- Writes -----------------------------------------------------------------------------
 
     @staticmethod
@@ -475,13 +561,7 @@ class SalesforceClient:
     def _rest_collection(
         self, operation: str, records: Sequence[SObjectRecord], headers: SoapHeaders, assign: bool
     ) -> list[SaveResult]:
-        payload_records = []
-        for record in records:
-            item: dict[str, Any] = {"attributes": {"type": record.sobject}, **record.fields}
-            if operation == "update":
-                item["id"] = record.id
-            payload_records.append(item)
-        body = {"allOrNone": False, "records": payload_records}
+        body = _collection_body(operation, records)
         method = "POST" if operation == "create" else "PATCH"
         rest_headers = self._rest_headers(headers, assign=assign)
         results = self._rest(
@@ -489,11 +569,4 @@ class SalesforceClient:
                 "composite/sobjects", method=method, json=body, headers=rest_headers
             )
         )
-        return [
-            SaveResult(
-                item.get("id"),
-                bool(item.get("success")),
-                [_save_error_from_json(error) for error in item.get("errors") or []],
-            )
-            for item in results or []
-        ]
+        return [_save_result_from_collection_item(item) for item in results or []]

@@ -14,9 +14,12 @@ from typing import Any
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import (
+    MAX_COMPOSITE_COLLECTIONS,
+    MAX_COMPOSITE_SUBREQUESTS,
     SalesforceClient,
     error_from_save_result,
     save_result_from_subrequest,
+    save_results_from_collection,
 )
 from integrations.salesforce.api.errors import (
     SalesforceDuplicatesDetected,
@@ -278,6 +281,227 @@ def _create_accounts(
     return refused
 
 
+# --------------------------------------------------------------------------- one call for all
+
+
+@dataclasses.dataclass
+class _Part:
+    """Subrequests of the batch's one write call: "creates" or "updates" (one group, as sObject
+    Collections, or as one record), "pair" (a new Account, then its Contact joining it by
+    reference), "follows" (followers updating the records their leaders' creates just made,
+    each record's id a reference to its leader's result)."""
+
+    kind: str
+    plans: list[PlannedWrite]
+
+    def subrequests(self) -> int:
+        return 2 if self.kind == "pair" else 1
+
+    def collections(self) -> int:
+        return 1 if self.kind != "pair" and len(self.plans) > 1 else 0
+
+
+def _together_parts(
+    creates: Sequence[PlannedWrite],
+    updates: Sequence[PlannedWrite],
+    follows: Sequence[PlannedWrite],
+) -> list[_Part]:
+    """Which first writes of a batch go in ONE Composite call (allOrNone false), within
+    Composite's limits (25 subrequests, of which 5 sObject Collections or queries); the others
+    are written as before. Empty when that would not save a call (a lone create or update is
+    written as before, and so is a lone Contact with its new Account: allOrNone, no orphan).
+    SOAP writes (headers only SOAP carries) are never in it."""
+
+    def rest(plan: PlannedWrite) -> bool:
+        return not plan.write_headers.needs_soap
+
+    pairs = [p for p in creates if rest(p) and p.create_account and not p.account_id]
+    plain = [p for p in creates if rest(p) and not p.create_account]
+    ups = [p for p in updates if rest(p)]
+    followers = [
+        f
+        for f in follows
+        if f.leader is not None
+        and rest(f)
+        and rest(f.leader)
+        and not f.item.settings.only_new_leads
+        and not (f.leader.create_account and f.leader.account_id)
+    ]
+    # The calls the separate writes would make (new Accounts: one call for a lone Contact with
+    # its Account, else one for the Accounts and one for their Contacts).
+    separate = (
+        len(_group(plain))
+        + (2 if len(pairs) > 1 else len(pairs))
+        + len({key for p in [*ups, *followers] for key in _group([p])})
+    )
+    if separate <= 1:
+        return []
+    parts: list[_Part] = []
+    budget = [MAX_COMPOSITE_SUBREQUESTS, MAX_COMPOSITE_COLLECTIONS]
+
+    def add(part: _Part, reserve: int = 0) -> bool:
+        if part.subrequests() + reserve > budget[0] or part.collections() + reserve > budget[1]:
+            return False
+        parts.append(part)
+        budget[0] -= part.subrequests()
+        budget[1] -= part.collections()
+        return True
+
+    # Groups first (one subrequest for up to 200 records), then the Contacts with a new
+    # Account (two each), keeping room for the followers' group; what does not fit is written
+    # as before.
+    for group in [*_group(plain).values(), *_group(ups).values()]:
+        add(_Part("creates" if group[0].action == "create" else "updates", group))
+    for plan in pairs:
+        add(_Part("pair", [plan]), reserve=1 if followers else 0)
+    included = {id(p) for part in parts for p in part.plans if part.kind != "updates"}
+    led = [f for f in followers if f.leader is not None and id(f.leader) in included]
+    # One group per rank (a record's second follower is updated after its first, and no
+    # collection carries one record twice) and per the followers' headers and record type.
+    for rank in sorted({f.follow_rank for f in led}):
+        for group in _group([f for f in led if f.follow_rank == rank]).values():
+            add(_Part("follows", group))
+    return parts if sum(len(part.plans) for part in parts) > 1 else []
+
+
+def _write_together(
+    client: SalesforceClient, parts: Sequence[_Part]
+) -> tuple[dict[int, WriteResult], dict[int, WriteResult]]:
+    """Make the first writes of `parts` in ONE Composite call (allOrNone false: one refused
+    record fails alone). Returns the first write's result per plan (`id(plan)`), like
+    `_write_group`'s, and per follower.
+
+    A follower's record id is a reference to its leader's result (`@{creates0[3].id}`, or
+    `@{create2.id}` for a single create): if the leader's create failed, or a reference cannot
+    be resolved, the follower's subrequest fails as a whole and each follower then waits or is
+    updated as before (`write_plan`), so no record is written twice and none is lost. A Contact
+    whose new Account a duplicate rule blocked in favour of an existing Account gets no result:
+    it joins that Account (`plan.account_id`) and is created as before. The new Accounts are
+    remembered in their companies' claims at once."""
+    org_id = client.connection.org_id
+    subrequests: list[dict[str, Any]] = []
+    mapped: dict[int, SalesforceFields] = {}
+    reference: dict[int, str] = {}  # id(leader) -> its new record's id, as a reference
+    for n, part in enumerate(parts):
+        if part.kind == "pair":
+            plan = part.plans[0]
+            fields_ = plan.item.fields_for(CONTACT, for_update=False)
+            account = account_fields(company=plan.item.inquiry.company, schema=plan.item.schema)
+            mapped[id(plan)] = dataclasses.replace(
+                fields_, truncated=fields_.truncated + account.truncated
+            )
+            headers = plan.write_headers
+            account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
+            subrequests.append(
+                client.create_subrequest(
+                    f"account{n}", ACCOUNT, account.values, headers=account_headers
+                )
+            )
+            subrequests.append(
+                client.create_subrequest(
+                    f"create{n}",
+                    CONTACT,
+                    {**fields_.values, "AccountId": f"@{{account{n}.id}}"},
+                    headers=headers,
+                )
+            )
+            reference[id(plan)] = f"@{{create{n}.id}}"
+            continue
+        operation = "create" if part.kind == "creates" else "update"
+        records = []
+        for index, plan in enumerate(part.plans):
+            if part.kind == "follows":
+                assert plan.leader is not None
+                sobject, record_id = plan.leader.sobject, reference[id(plan.leader)]
+            else:
+                sobject, record_id = plan.sobject, plan.record_id
+            fields_ = plan.item.fields_for(sobject, for_update=operation == "update")
+            mapped[id(plan)] = fields_
+            values = fields_.values
+            if operation == "create" and plan.account_id:
+                values = {**values, "AccountId": plan.account_id}
+            records.append(SObjectRecord(sobject, values, record_id or None))
+            if operation == "create":
+                many = len(part.plans) > 1
+                reference[id(plan)] = (
+                    f"@{{creates{n}[{index}].id}}" if many else f"@{{create{n}.id}}"
+                )
+        headers = part.plans[0].write_headers
+        if len(records) > 1:
+            subrequests.append(
+                client.collection_subrequest(f"{part.kind}{n}", operation, records, headers=headers)
+            )
+        elif operation == "create":
+            (record,) = records
+            subrequests.append(
+                client.create_subrequest(
+                    f"create{n}", record.sobject, record.fields, headers=headers
+                )
+            )
+        else:
+            (record,) = records
+            subrequests.append(
+                client.update_subrequest(
+                    f"update{n}", record.sobject, record.id or "", record.fields, headers=headers
+                )
+            )
+
+    first: dict[int, WriteResult] = {}
+    followed: dict[int, WriteResult] = {}
+    try:
+        answers = client.composite(subrequests, all_or_none=False)
+    except SalesforceError as exc:
+        for part in parts:
+            target = followed if part.kind == "follows" else first
+            for plan in part.plans:
+                target[id(plan)] = (plan, None, exc, mapped[id(plan)])
+        return first, followed
+
+    made: dict[str, str] = {}
+    position = 0
+    for part in parts:
+        target = followed if part.kind == "follows" else first
+        if part.kind == "pair":
+            plan = part.plans[0]
+            account_item, contact_item = answers[position], answers[position + 1]
+            position += 2
+            account = save_result_from_subrequest(account_item)
+            if account.success and account.id:
+                plan.account_id, plan.account_created = account.id, True
+                made[plan.item.account_key] = account.id
+                results = [save_result_from_subrequest(contact_item)]
+            else:
+                error = error_from_save_result(account)
+                existing = _account_named_by(error)
+                if existing is not None:  # a duplicate rule names the company's Account
+                    plan.account_id, plan.account_created = existing, False
+                    plan.create_account = False
+                    made[plan.item.account_key] = existing
+                else:
+                    name = plan.item.account_name or plan.item.inquiry.company
+                    first[id(plan)] = (plan, None, _account_error(error, name), mapped[id(plan)])
+                continue
+        else:
+            item = answers[position]
+            position += 1
+            try:
+                if len(part.plans) > 1:
+                    results = save_results_from_collection(item, len(part.plans))
+                else:
+                    results = [save_result_from_subrequest(item)]
+            except SalesforceError as exc:
+                for plan in part.plans:
+                    target[id(plan)] = (plan, None, exc, mapped[id(plan)])
+                continue
+        for plan, result in zip(part.plans, results, strict=True):
+            if result.success:
+                target[id(plan)] = (plan, result.id or plan.record_id, None, mapped[id(plan)])
+            else:
+                target[id(plan)] = (plan, None, error_from_save_result(result), mapped[id(plan)])
+    remember_accounts(org_id, made)  # one statement, right after the call
+    return first, followed
+
+
 def _account_named_by(error: SalesforceError) -> str | None:
     """The existing Account a duplicate rule matched when it blocked our Account, if any."""
     if isinstance(error, SalesforceDuplicatesDetected):
@@ -335,8 +559,28 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             plan.item.fields_for(plan.sobject, for_update=False)
         mark_pending_create(creates)
     created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
-    with_account = [p for p in creates if p.create_account]
-    alone = [p for p in creates if not p.create_account]
+    # The batch's first writes together in one Composite call where that saves calls; what
+    # Salesforce refuses in it is written again as before (`degrade`, duplicate rules).
+    follows = [p for p in plans if p.action == "follow"]
+    first, followed = (
+        _write_together(client, parts)
+        if (parts := _together_parts(creates, updates, follows))
+        else ({}, {})
+    )
+    together = [p for p in creates if id(p) in first]
+    if together:
+        created.extend(
+            write_degrading(
+                client,
+                "create",
+                together,
+                write_once=_write_once,
+                group=_group,
+                first=[first[id(p)] for p in together],
+            )
+        )
+    with_account = [p for p in creates if p.create_account and id(p) not in first]
+    alone = [p for p in creates if not p.create_account and id(p) not in first]
     if len(with_account) > 1:
         # A batch: the new Accounts in one call, then their Contacts with the other creates.
         refused = _create_accounts(client, with_account)
@@ -419,10 +663,82 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             plan.item.sync.detail.pop("pending_create", None)
             InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=plan.item.sync.detail)
 
+    # The same person's second inquiry of this batch: it updates the record its leader just
+    # created, with the other updates (no extra call); if that create did not happen, it waits
+    # for a later pass, as it did before it could follow.
+    resent: set[int] = set()  # leaders one of whose followers is sent again below
+    for index, plan in enumerate(plans):
+        if plan.action != "follow":
+            continue
+        made = outcomes.get(index_of[id(plan.leader)]) if plan.leader is not None else None
+        busy = WriteOutcome(
+            plan.item,
+            SyncStatus.RETRYING,
+            retry_in=LOCK_BUSY_RETRY_SECONDS if plan.retry_in is None else plan.retry_in,
+            error=PersonBusy("PERSON_BUSY", "Another sync is creating this person's record."),
+        )
+        if made is None or made.status != SyncStatus.CREATED or not made.record_id:
+            outcomes[index] = busy
+            continue
+        match = Match(made.sobject, made.record_id, "claimed")
+        sent = followed.get(id(plan))
+        if sent is not None and sent[2] is None:  # updated in the batch's one call
+            _follower, _record_id, _error, mapped = sent
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.UPDATED,
+                made.sobject,
+                made.record_id,
+                LINK_MATCHED,
+                detail={
+                    "action": "update",
+                    "api": _api_of(plan.item.headers),
+                    "truncated": mapped.truncation_detail(),
+                    "left_out": mapped.left_out_detail(),
+                    "match": match.as_detail(),
+                },
+            )
+            continue
+        if plan.item.settings.only_new_leads:
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.SKIPPED_EXISTING,
+                made.sobject,
+                made.record_id,
+                LINK_SKIPPED,
+                detail={"action": "skip", "match": match.as_detail()},
+            )
+            continue
+        if id(plan.leader) in resent:  # one update of a record per write call
+            outcomes[index] = busy
+            continue
+        resent.add(id(plan.leader))
+        follow = PlannedWrite(
+            plan.item, "update", made.sobject, made.record_id, match, link=LINK_MATCHED
+        )
+        index_of[id(follow)] = index
+        follow_up.append(follow)
+
     def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
         again: list[PlannedWrite] = []
         for group in _group(batch).values():
-            for plan, _record_id, error, mapped in _write_degrading(client, "update", group):
+            sent = [p for p in group if id(p) in first]  # first written in the one call
+            written = (
+                write_degrading(
+                    client,
+                    "update",
+                    sent,
+                    write_once=_write_once,
+                    group=_group,
+                    first=[first[id(p)] for p in sent],
+                )
+                if sent
+                else []
+            )
+            unsent = [p for p in group if id(p) not in first]
+            if unsent:
+                written.extend(_write_degrading(client, "update", unsent))
+            for plan, _record_id, error, mapped in written:
                 index = index_of[id(plan)]
                 detail = {
                     "action": "update",

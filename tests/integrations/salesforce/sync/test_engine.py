@@ -27,7 +27,7 @@ from integrations.salesforce.models import (
     SyncStatus,
 )
 from integrations.salesforce.sync.runner import sync_drain_run, sync_inquiry_run
-from integrations.salesforce.sync.scheduling import lease_due_syncs, syncs_sweep
+from integrations.salesforce.sync.scheduling import DrainSlot, lease_due_syncs, syncs_sweep
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.sync.redis_support import own_redis  # noqa: F401  (fixture)
 from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)
@@ -563,6 +563,53 @@ def queued_messages() -> int:
     """Messages waiting in this test run's Celery queue."""
     with app.connection_for_write() as conn:
         return int(conn.default_channel._size(settings.CELERY_TASK_DEFAULT_QUEUE))
+
+
+def test_drains_of_small_batches_take_turns_for_a_few_places_oldest_org_first(
+    redis_url, business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """Issue 12, bursts over many orgs: while every place for small batches is taken, an org's
+    drain waits in line (its inquiries stay due and join its next batch); the drain that ends
+    sends the drain of the org that waited longest, and a newcomer does not jump the line."""
+    settings.SYNC_SMALL_DRAINS = 1
+    enable(business)
+    waiting = upsert(business, "a", **PERSON)
+    running = DrainSlot(owner_id=10**9, token="another-orgs-drain")
+    assert running.acquire()
+    try:
+        assert sync_drain_run(source_id=business.pk) == 0
+        assert sync_of(waiting).status == SyncStatus.PENDING
+        assert not leads(control, org)
+        before = queued_messages()
+        running.release()  # the other org's drain ends
+        assert queued_messages() == before + 1  # ours, sent at once
+        newcomer = DrainSlot(owner_id=10**9 + 1, token="a-newcomer")
+        assert not newcomer.acquire()  # the free place is ours
+        assert sync_drain_run(source_id=business.pk) == 1
+        assert sync_of(waiting).status == SyncStatus.CREATED
+        assert newcomer.acquire()  # and now the newcomer's
+        newcomer.release()
+    finally:
+        running.release()
+
+
+def test_a_backlog_drains_without_waiting_for_a_place(
+    redis_url, business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """A full batch due is a backlog: its drains are bounded per org (SYNC_DRAINS_PER_ORG),
+    not by the places for small batches, so they never wait behind other orgs' small ones."""
+    settings.SYNC_SMALL_DRAINS = 1
+    settings.SYNC_BATCH_SIZE = 3
+    enable(business)
+    for n in range(4):
+        upsert(business, f"inq-{n}", **person(n))
+    running = DrainSlot(owner_id=10**9, token="another-orgs-drain")
+    assert running.acquire()
+    try:
+        assert sync_drain_run(source_id=business.pk) == 4
+    finally:
+        running.release()
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
 
 
 def test_two_sweeps_of_ten_thousand_due_rows_enqueue_each_row_at_most_once(redis_url, db):  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
-"""Writing the plans to Salesforce: one call per group of creates and of updates, every item
-with its own outcome; Contacts with their company's Account; converted and deleted records.
+"""Writing the plans to Salesforce: a batch's first writes in one Composite call (else one call
+per group of creates and of updates), every item with its own outcome; Contacts with their
+company's Account; followers; converted and deleted records.
 
 See docs/architecture.md ("Writing").
 """
@@ -523,9 +524,11 @@ def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
 
 
 def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> list[WriteOutcome]:
-    """Carry out the plans: one sObject Collections (or SOAP) call per group of creates and of
-    updates, a single create/update for one record. Never raises a SalesforceError: every item
-    gets its own outcome."""
+    """Carry out the plans: the first writes together in one Composite call where that saves
+    calls (`_together_parts`), the rest (SOAP, what did not fit, what is written again) in one
+    sObject Collections (or SOAP) call per group of creates and of updates, a single
+    create/update for one record. Never raises a SalesforceError: every item gets its own
+    outcome."""
     outcomes: dict[int, WriteOutcome] = {}
     index_of = {id(plan): index for index, plan in enumerate(plans)}
 

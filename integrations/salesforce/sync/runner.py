@@ -61,11 +61,11 @@ from integrations.salesforce.sync.matching import (
     person_keys,
 )
 from integrations.salesforce.sync.outcomes import AttemptResult, classify, crashed, finish_many
+from integrations.salesforce.sync.places import DrainSlot
 from integrations.salesforce.sync.planning import plan_writes
 from integrations.salesforce.sync.scheduling import (
     INFRASTRUCTURE_RETRY_BASE_SECONDS,
     LOCK_BUSY_RETRY_SECONDS,
-    DrainSlot,
     batch_size,
     drain_running,
     drain_seconds,

@@ -15,12 +15,7 @@ from typing import Any
 from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import (
-    MAX_COMPOSITE_COLLECTIONS,
-    MAX_COMPOSITE_SUBREQUESTS,
     SalesforceClient,
-    error_from_save_result,
-    save_result_from_subrequest,
-    save_results_from_collection,
 )
 from integrations.salesforce.api.errors import (
     SalesforceDuplicatesDetected,
@@ -28,7 +23,6 @@ from integrations.salesforce.api.errors import (
     SalesforceTransientError,
 )
 from integrations.salesforce.api.headers import SoapHeaders
-from integrations.salesforce.api.soap import SObjectRecord
 from integrations.salesforce.models import (
     InquirySync,
     SalesforcePerson,
@@ -37,10 +31,8 @@ from integrations.salesforce.models import (
 from integrations.salesforce.sync.claims import (
     mark_pending_create,
     release_claims,
-    remember_account,
-    remember_accounts,
 )
-from integrations.salesforce.sync.degrade import WriteResult, write_degrading
+from integrations.salesforce.sync.degrade import write_degrading
 from integrations.salesforce.sync.duplicates import (
     blocked_error,
     duplicate_detail,
@@ -55,17 +47,21 @@ from integrations.salesforce.sync.items import (
     WriteOutcome,
 )
 from integrations.salesforce.sync.mapping import (
-    ACCOUNT,
     CONTACT,
     LEAD,
     SalesforceFields,
-    account_fields,
 )
 from integrations.salesforce.sync.matching import (
-    ACCOUNT_ID_PREFIX,
     Match,
 )
 from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
+from integrations.salesforce.sync.write_calls import (
+    create_accounts,
+    plan_groups,
+    write_once,
+    write_with_degrade,
+)
+from integrations.salesforce.sync.write_together import together_parts, write_together
 
 logger = logging.getLogger(__name__)
 
@@ -85,437 +81,6 @@ def _api_of(headers: SoapHeaders) -> str:
     return "soap" if headers.needs_soap else "rest"
 
 
-def _group(plans: Sequence[PlannedWrite]) -> dict[tuple[str, str], list[PlannedWrite]]:
-    """Plans that can share one write call: same record type and same headers."""
-    groups: dict[tuple[str, str], list[PlannedWrite]] = {}
-    for plan in plans:
-        key = (plan.sobject, plan.write_headers.to_option_string())
-        groups.setdefault(key, []).append(plan)
-    return groups
-
-
-def _write_group(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
-) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
-    """One create or update call for plans of one group; returns (plan, id, error, fields)."""
-    mapped = [p.item.fields_for(p.sobject, for_update=operation == "update") for p in plans]
-    records = [
-        SObjectRecord(
-            p.sobject,
-            # Only a create links a Contact to its company's Account; an update never changes
-            # a Contact's AccountId (see the module docstring).
-            {**m.values, "AccountId": p.account_id}
-            if operation == "create" and p.account_id
-            else m.values,
-            p.record_id or None,
-        )
-        for p, m in zip(plans, mapped, strict=True)
-    ]
-    headers = plans[0].write_headers
-    try:
-        if operation == "create":
-            results = client.create_many(records, headers=headers)
-        else:
-            # Updates never re-run assignment rules: an owner must not change silently.
-            results = client.update_many(records, headers=headers, reassign=False)
-    except SalesforceError as exc:
-        return [(p, None, exc, m) for p, m in zip(plans, mapped, strict=True)]
-    out = []
-    for plan, result, fields_ in zip(plans, results, mapped, strict=True):
-        if result.success:
-            out.append((plan, result.id or plan.record_id, None, fields_))
-        else:
-            out.append((plan, None, error_from_save_result(result), fields_))
-    return out
-
-
-def _write_once(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
-) -> list[WriteResult]:
-    """One write of `plans` (one group): a Contact create that needs its company's new Account
-    goes with it (`_create_with_account`), the others in one call (`_write_group`)."""
-    if operation == "create" and len(plans) == 1 and plans[0].create_account:
-        plan = plans[0]
-        if not plan.account_id:
-            return [_create_with_account(client, plan)]
-        # The Account exists since an earlier round (SOAP): the Contact alone, joining it.
-        plan.create_account = False
-    return _write_group(client, operation, plans)
-
-
-def _write_degrading(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
-) -> list[WriteResult]:
-    """`_write_once`, and again without the fields Salesforce refused (`degrade`)."""
-    return write_degrading(client, operation, plans, write_once=_write_once, group=_group)
-
-
-def _account_error(error: SalesforceError, name: str) -> SalesforceError:
-    """The Account's refusal, said to be the Account's (its fields are not the Contact's)."""
-    return type(error)(
-        error.error_code,
-        f"Salesforce refused the Account {name!r} for this Contact: {error.message}",
-        list(error.fields),
-    )
-
-
-def _create_with_account(
-    client: SalesforceClient, plan: PlannedWrite
-) -> tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]:
-    """Create a Contact together with its company's new Account; returns (plan, Contact id,
-    error, fields) like `_write_group`, with `plan.account_id` set once the Account exists.
-
-    Over REST: ONE Composite call, allOrNone, the Contact's AccountId a reference to the Account
-    subrequest (`@{refAccount.id}`), so a refused Contact leaves no orphan Account. When the
-    source's headers need SOAP (EmailHeader & co., which Composite cannot carry): two calls,
-    the Account then the Contact; a Contact refused after that leaves the Account, which is
-    the company's Account next time (it is recorded in the company's claim at once).
-
-    The Account is created without the source's assignment rule (that rule is the person
-    record's; a Lead rule id would be refused on an Account) and without EmailHeader: it is
-    owned by the connected user. An Account a duplicate rule blocks is replaced by the Account
-    the rule names, and the Contact is then created alone (one call more).
-    """
-    item = plan.item
-    mapped = item.fields_for(CONTACT, for_update=False)
-    account = account_fields(company=item.inquiry.company, schema=item.schema)
-    merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
-    name = account.values["Name"]
-    headers = plan.write_headers
-    account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
-    org_id = client.connection.org_id
-    try:
-        if not headers.needs_soap:
-            subrequests = [
-                client.create_subrequest(
-                    "refAccount", ACCOUNT, account.values, headers=account_headers
-                ),
-                client.create_subrequest(
-                    "refContact",
-                    CONTACT,
-                    {**mapped.values, "AccountId": "@{refAccount.id}"},
-                    headers=headers,
-                ),
-            ]
-            items = client.composite(subrequests, all_or_none=True)
-            account_result, contact_result = (save_result_from_subrequest(i) for i in items)
-            if account_result.success and contact_result.success and contact_result.id:
-                plan.account_id, plan.account_created = account_result.id or "", True
-                return plan, contact_result.id, None, merged
-            # allOrNone: the subrequest that failed carries the reason, the other one says
-            # PROCESSING_HALTED.
-            if account_result.success or _halted(account_result):
-                return plan, None, error_from_save_result(contact_result), merged
-        else:
-            (account_result,) = client.create_many(
-                [SObjectRecord(ACCOUNT, account.values)], headers=account_headers
-            )
-            if account_result.success and account_result.id:
-                plan.account_id, plan.account_created = account_result.id, True
-                remember_account(org_id, item.account_key, account_result.id)
-        if not plan.account_id:
-            # Salesforce refused the Account. A duplicate rule that blocks it names the
-            # company's Account under another spelling ("Acme, Inc." for "ACME", which the
-            # look-up by Name cannot find): the Contact joins that Account, one call more.
-            error = error_from_save_result(account_result)
-            existing = _account_named_by(error)
-            if existing is None:
-                return plan, None, _account_error(error, name), merged
-            plan.account_id, plan.account_created = existing, False
-            remember_account(org_id, item.account_key, existing)
-        (contact_result,) = client.create_many(
-            [SObjectRecord(CONTACT, {**mapped.values, "AccountId": plan.account_id})],
-            headers=headers,
-        )
-    except SalesforceError as exc:
-        return plan, None, exc, merged
-    if contact_result.success and contact_result.id:
-        return plan, contact_result.id, None, merged
-    return plan, None, error_from_save_result(contact_result), merged
-
-
-def _create_accounts(
-    client: SalesforceClient, plans: Sequence[PlannedWrite]
-) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
-    """The new Accounts of a batch's Contacts in one create call per header set (sObject
-    Collections, `allOrNone` false, up to 200), each remembered in its company's claim at once;
-    sets `plan.account_id` on the plans whose Account exists now. Returns the outcomes of the
-    plans whose Account was refused (they are not created).
-
-    Unlike a lone Contact's allOrNone Composite call, a Contact refused after this leaves its
-    Account; the company's claim points at it, so the next attempt joins it (as on the SOAP
-    path). One call for all Accounts instead of one Composite call per Contact.
-    """
-    org_id = client.connection.org_id
-    refused: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
-    groups: dict[str, list[PlannedWrite]] = {}
-    for plan in plans:
-        headers = dataclasses.replace(plan.item.headers, assignment_rule=None, email=None)
-        groups.setdefault(headers.to_option_string(), []).append(plan)
-    for group in groups.values():
-        headers = dataclasses.replace(group[0].item.headers, assignment_rule=None, email=None)
-        accounts = [account_fields(company=p.item.inquiry.company) for p in group]
-        try:
-            results = client.create_many(
-                [SObjectRecord(ACCOUNT, a.values) for a in accounts], headers=headers
-            )
-        except SalesforceError as exc:
-            refused.extend(
-                (p, None, exc, p.item.fields_for(CONTACT, for_update=False)) for p in group
-            )
-            continue
-        made: dict[str, str] = {}
-        for plan, account, result in zip(group, accounts, results, strict=True):
-            if result.success and result.id:
-                plan.account_id, plan.account_created = result.id, True
-                made[plan.item.account_key] = result.id
-                continue
-            error = error_from_save_result(result)
-            existing = _account_named_by(error)
-            if existing is not None:  # a duplicate rule names the company's Account
-                plan.account_id, plan.account_created = existing, False
-                made[plan.item.account_key] = existing
-                continue
-            mapped = plan.item.fields_for(CONTACT, for_update=False)
-            refused.append((plan, None, _account_error(error, account.values["Name"]), mapped))
-        remember_accounts(org_id, made)  # one statement, right after the call
-    return refused
-
-
-# --------------------------------------------------------------------------- one call for all
-
-
-@dataclasses.dataclass
-class _Part:
-    """Subrequests of the batch's one write call: "creates" or "updates" (one group, as sObject
-    Collections, or as one record), "pair" (a new Account, then its Contact joining it by
-    reference), "follows" (followers updating the records their leaders' creates just made,
-    each record's id a reference to its leader's result)."""
-
-    kind: str
-    plans: list[PlannedWrite]
-
-    def subrequests(self) -> int:
-        return 2 if self.kind == "pair" else 1
-
-    def collections(self) -> int:
-        return 1 if self.kind != "pair" and len(self.plans) > 1 else 0
-
-
-def _together_parts(
-    creates: Sequence[PlannedWrite],
-    updates: Sequence[PlannedWrite],
-    follows: Sequence[PlannedWrite],
-) -> list[_Part]:
-    """Which first writes of a batch go in ONE Composite call (allOrNone false), within
-    Composite's limits (25 subrequests, of which 5 sObject Collections or queries); the others
-    are written as before. Empty when that would not save a call (a lone create or update is
-    written as before, and so is a lone Contact with its new Account: allOrNone, no orphan).
-    SOAP writes (headers only SOAP carries) are never in it."""
-
-    def rest(plan: PlannedWrite) -> bool:
-        return not plan.write_headers.needs_soap
-
-    pairs = [p for p in creates if rest(p) and p.create_account and not p.account_id]
-    plain = [p for p in creates if rest(p) and not p.create_account]
-    ups = [p for p in updates if rest(p)]
-    followers = [
-        f
-        for f in follows
-        if f.leader is not None
-        and rest(f)
-        and rest(f.leader)
-        and not f.item.settings.only_new_leads
-        and not (f.leader.create_account and f.leader.account_id)
-    ]
-    # The calls the separate writes would make (new Accounts: one call for a lone Contact with
-    # its Account, else one for the Accounts and one for their Contacts).
-    separate = (
-        len(_group(plain))
-        + (2 if len(pairs) > 1 else len(pairs))
-        + len({key for p in [*ups, *followers] for key in _group([p])})
-    )
-    if separate <= 1:
-        return []
-    parts: list[_Part] = []
-    budget = [MAX_COMPOSITE_SUBREQUESTS, MAX_COMPOSITE_COLLECTIONS]
-
-    def add(part: _Part, reserve: int = 0) -> bool:
-        if part.subrequests() + reserve > budget[0] or part.collections() + reserve > budget[1]:
-            return False
-        parts.append(part)
-        budget[0] -= part.subrequests()
-        budget[1] -= part.collections()
-        return True
-
-    # Groups first (one subrequest for up to 200 records), then the Contacts with a new
-    # Account (two each), keeping room for the followers' group; what does not fit is written
-    # as before.
-    for group in [*_group(plain).values(), *_group(ups).values()]:
-        add(_Part("creates" if group[0].action == "create" else "updates", group))
-    for plan in pairs:
-        add(_Part("pair", [plan]), reserve=1 if followers else 0)
-    included = {id(p) for part in parts for p in part.plans if part.kind != "updates"}
-    led = [f for f in followers if f.leader is not None and id(f.leader) in included]
-    # One group per rank (a record's second follower is updated after its first, and no
-    # collection carries one record twice) and per the followers' headers and record type.
-    for rank in sorted({f.follow_rank for f in led}):
-        for group in _group([f for f in led if f.follow_rank == rank]).values():
-            add(_Part("follows", group))
-    return parts if sum(len(part.plans) for part in parts) > 1 else []
-
-
-def _write_together(
-    client: SalesforceClient, parts: Sequence[_Part]
-) -> tuple[dict[int, WriteResult], dict[int, WriteResult]]:
-    """Make the first writes of `parts` in ONE Composite call (allOrNone false: one refused
-    record fails alone). Returns the first write's result per plan (`id(plan)`), like
-    `_write_group`'s, and per follower.
-
-    A follower's record id is a reference to its leader's result (`@{creates0[3].id}`, or
-    `@{create2.id}` for a single create): if the leader's create failed, or a reference cannot
-    be resolved, the follower's subrequest fails as a whole and each follower then waits or is
-    updated as before (`write_plan`), so no record is written twice and none is lost. A Contact
-    whose new Account a duplicate rule blocked in favour of an existing Account gets no result:
-    it joins that Account (`plan.account_id`) and is created as before. The new Accounts are
-    remembered in their companies' claims at once."""
-    org_id = client.connection.org_id
-    subrequests: list[dict[str, Any]] = []
-    mapped: dict[int, SalesforceFields] = {}
-    reference: dict[int, str] = {}  # id(leader) -> its new record's id, as a reference
-    for n, part in enumerate(parts):
-        if part.kind == "pair":
-            plan = part.plans[0]
-            fields_ = plan.item.fields_for(CONTACT, for_update=False)
-            account = account_fields(company=plan.item.inquiry.company, schema=plan.item.schema)
-            mapped[id(plan)] = dataclasses.replace(
-                fields_, truncated=fields_.truncated + account.truncated
-            )
-            headers = plan.write_headers
-            account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
-            subrequests.append(
-                client.create_subrequest(
-                    f"account{n}", ACCOUNT, account.values, headers=account_headers
-                )
-            )
-            subrequests.append(
-                client.create_subrequest(
-                    f"create{n}",
-                    CONTACT,
-                    {**fields_.values, "AccountId": f"@{{account{n}.id}}"},
-                    headers=headers,
-                )
-            )
-            reference[id(plan)] = f"@{{create{n}.id}}"
-            continue
-        operation = "create" if part.kind == "creates" else "update"
-        records = []
-        for index, plan in enumerate(part.plans):
-            if part.kind == "follows":
-                assert plan.leader is not None
-                sobject, record_id = plan.leader.sobject, reference[id(plan.leader)]
-            else:
-                sobject, record_id = plan.sobject, plan.record_id
-            fields_ = plan.item.fields_for(sobject, for_update=operation == "update")
-            mapped[id(plan)] = fields_
-            values = fields_.values
-            if operation == "create" and plan.account_id:
-                values = {**values, "AccountId": plan.account_id}
-            records.append(SObjectRecord(sobject, values, record_id or None))
-            if operation == "create":
-                many = len(part.plans) > 1
-                reference[id(plan)] = (
-                    f"@{{creates{n}[{index}].id}}" if many else f"@{{create{n}.id}}"
-                )
-        headers = part.plans[0].write_headers
-        if len(records) > 1:
-            subrequests.append(
-                client.collection_subrequest(f"{part.kind}{n}", operation, records, headers=headers)
-            )
-        elif operation == "create":
-            (record,) = records
-            subrequests.append(
-                client.create_subrequest(
-                    f"create{n}", record.sobject, record.fields, headers=headers
-                )
-            )
-        else:
-            (record,) = records
-            subrequests.append(
-                client.update_subrequest(
-                    f"update{n}", record.sobject, record.id or "", record.fields, headers=headers
-                )
-            )
-
-    first: dict[int, WriteResult] = {}
-    followed: dict[int, WriteResult] = {}
-    try:
-        answers = client.composite(subrequests, all_or_none=False)
-    except SalesforceError as exc:
-        for part in parts:
-            target = followed if part.kind == "follows" else first
-            for plan in part.plans:
-                target[id(plan)] = (plan, None, exc, mapped[id(plan)])
-        return first, followed
-
-    made: dict[str, str] = {}
-    position = 0
-    for part in parts:
-        target = followed if part.kind == "follows" else first
-        if part.kind == "pair":
-            plan = part.plans[0]
-            account_item, contact_item = answers[position], answers[position + 1]
-            position += 2
-            account = save_result_from_subrequest(account_item)
-            if account.success and account.id:
-                plan.account_id, plan.account_created = account.id, True
-                made[plan.item.account_key] = account.id
-                results = [save_result_from_subrequest(contact_item)]
-            else:
-                error = error_from_save_result(account)
-                existing = _account_named_by(error)
-                if existing is not None:  # a duplicate rule names the company's Account
-                    plan.account_id, plan.account_created = existing, False
-                    plan.create_account = False
-                    made[plan.item.account_key] = existing
-                else:
-                    name = plan.item.account_name or plan.item.inquiry.company
-                    first[id(plan)] = (plan, None, _account_error(error, name), mapped[id(plan)])
-                continue
-        else:
-            item = answers[position]
-            position += 1
-            try:
-                if len(part.plans) > 1:
-                    results = save_results_from_collection(item, len(part.plans))
-                else:
-                    results = [save_result_from_subrequest(item)]
-            except SalesforceError as exc:
-                for plan in part.plans:
-                    target[id(plan)] = (plan, None, exc, mapped[id(plan)])
-                continue
-        for plan, result in zip(part.plans, results, strict=True):
-            if result.success:
-                target[id(plan)] = (plan, result.id or plan.record_id, None, mapped[id(plan)])
-            else:
-                target[id(plan)] = (plan, None, error_from_save_result(result), mapped[id(plan)])
-    remember_accounts(org_id, made)  # one statement, right after the call
-    return first, followed
-
-
-def _account_named_by(error: SalesforceError) -> str | None:
-    """The existing Account a duplicate rule matched when it blocked our Account, if any."""
-    if isinstance(error, SalesforceDuplicatesDetected):
-        for record_id in error.match_ids:
-            if record_id.startswith(ACCOUNT_ID_PREFIX):
-                return record_id
-    return None
-
-
-def _halted(result: Any) -> bool:
-    return bool(result.errors) and all(e.status_code == "PROCESSING_HALTED" for e in result.errors)
-
-
 def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
     records = client.query(
         format_soql("SELECT ConvertedContactId FROM Lead WHERE Id = {} LIMIT 1", lead_id)
@@ -525,7 +90,7 @@ def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
 
 def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> list[WriteOutcome]:
     """Carry out the plans: the first writes together in one Composite call where that saves
-    calls (`_together_parts`), the rest (SOAP, what did not fit, what is written again) in one
+    calls (`together_parts`), the rest (SOAP, what did not fit, what is written again) in one
     sObject Collections (or SOAP) call per group of creates and of updates, a single
     create/update for one record. Never raises a SalesforceError: every item gets its own
     outcome."""
@@ -566,8 +131,8 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     # Salesforce refuses in it is written again as before (`degrade`, duplicate rules).
     follows = [p for p in plans if p.action == "follow"]
     first, followed = (
-        _write_together(client, parts)
-        if (parts := _together_parts(creates, updates, follows))
+        write_together(client, parts)
+        if (parts := together_parts(creates, updates, follows))
         else ({}, {})
     )
     together = [p for p in creates if id(p) in first]
@@ -577,8 +142,8 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 client,
                 "create",
                 together,
-                write_once=_write_once,
-                group=_group,
+                write_once=write_once,
+                group=plan_groups,
                 first=[first[id(p)] for p in together],
             )
         )
@@ -586,15 +151,15 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     alone = [p for p in creates if not p.create_account and id(p) not in first]
     if len(with_account) > 1:
         # A batch: the new Accounts in one call, then their Contacts with the other creates.
-        refused = _create_accounts(client, with_account)
+        refused = create_accounts(client, with_account)
         created.extend(refused)
         done = {id(plan) for plan, *_ in refused}
         alone.extend(p for p in with_account if id(p) not in done)
         with_account = []
-    for group in _group(alone).values():
-        created.extend(_write_degrading(client, "create", group))
+    for group in plan_groups(alone).values():
+        created.extend(write_with_degrade(client, "create", group))
     for plan in with_account:
-        created.extend(_write_degrading(client, "create", [plan]))
+        created.extend(write_with_degrade(client, "create", [plan]))
     for plan, record_id, error, mapped in created:
         index = index_of[id(plan)]
         detail: dict[str, Any] = {
@@ -619,9 +184,9 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             if isinstance(resolution, PlannedWrite):
                 # An "Allow" rule flagged someone else: create with the allow-save header.
                 flagged = error
-                retry, record_id, error, mapped = _write_degrading(client, "create", [resolution])[
-                    0
-                ]
+                retry, record_id, error, mapped = write_with_degrade(
+                    client, "create", [resolution]
+                )[0]
                 detail["truncated"] = mapped.truncation_detail()
                 detail["left_out"] = mapped.left_out_detail()
                 detail["duplicate"] = duplicate_detail(flagged, saved_anyway=True)
@@ -724,15 +289,15 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
 
     def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
         again: list[PlannedWrite] = []
-        for group in _group(batch).values():
+        for group in plan_groups(batch).values():
             sent = [p for p in group if id(p) in first]  # first written in the one call
             written = (
                 write_degrading(
                     client,
                     "update",
                     sent,
-                    write_once=_write_once,
-                    group=_group,
+                    write_once=write_once,
+                    group=plan_groups,
                     first=[first[id(p)] for p in sent],
                 )
                 if sent
@@ -740,7 +305,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             )
             unsent = [p for p in group if id(p) not in first]
             if unsent:
-                written.extend(_write_degrading(client, "update", unsent))
+                written.extend(write_with_degrade(client, "update", unsent))
             for plan, _record_id, error, mapped in written:
                 index = index_of[id(plan)]
                 detail = {

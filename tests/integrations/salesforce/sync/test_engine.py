@@ -26,8 +26,9 @@ from integrations.salesforce.models import (
     SalesforcePerson,
     SyncStatus,
 )
+from integrations.salesforce.sync.places import DrainSlot
 from integrations.salesforce.sync.runner import sync_drain_run, sync_inquiry_run
-from integrations.salesforce.sync.scheduling import DrainSlot, lease_due_syncs, syncs_sweep
+from integrations.salesforce.sync.scheduling import lease_due_syncs, syncs_sweep
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.sync.redis_support import own_redis  # noqa: F401  (fixture)
 from tests.integrations.salesforce.sync_support import (  # noqa: F401  (fixtures)

@@ -371,7 +371,10 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
 
     Going on in the same task rather than through a new message saves the message's round
     trip and this set-up (the org's owner and sources) per batch; the time bound hands the
-    worker back so that other orgs' drains, queued behind, take their turn."""
+    worker back so that other orgs' drains, queued behind, take their turn. A drain of less
+    than a full batch first takes one of the places for small batches (`DrainSlot`); with
+    none free its org waits in line (returns 0, its rows still due), and it stops after a
+    small batch when other orgs wait."""
     token = new_lease_token()
     try:
         source = Source.objects.filter(pk=source_id).first()

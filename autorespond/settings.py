@@ -227,6 +227,9 @@ SYNC_ENQUEUED_GRACE_SECONDS = env.int("SYNC_ENQUEUED_GRACE_SECONDS", default=15)
 # A backlog of one org is drained by up to this many workers at once (the others stay free for
 # other orgs).
 SYNC_DRAINS_PER_ORG = env.int("SYNC_DRAINS_PER_ORG", default=3)
+# Drains of small batches (fewer than SYNC_BATCH_SIZE due) run at most this many at once over
+# all orgs; the other orgs wait in line, oldest first, and their batches grow meanwhile.
+SYNC_SMALL_DRAINS = env.int("SYNC_SMALL_DRAINS", default=4)
 # A drain goes on with its org's next batches for up to this many seconds, then queues its
 # continuation behind other orgs' drains (0 = one batch per task).
 SYNC_DRAIN_SECONDS = env.float("SYNC_DRAIN_SECONDS", default=5)

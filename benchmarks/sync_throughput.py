@@ -276,6 +276,7 @@ def run_service(
         SyncStatus,
     )
     from integrations.salesforce.sync.scheduling import syncs_sweep
+    from integrations.salesforce.validation import connection_validate
 
     batch = "200" if mode == "batched" else "1"
     settings.SYNC_BATCH_SIZE = int(batch)  # request_sync in this process sends drains or tasks
@@ -290,7 +291,7 @@ def run_service(
             slug=f"{mode}-{index}-contacts", name=f"Plumbing {index} East", parent=business
         )
         for source, record_type in ((business, "Lead"), (contacts, "Contact")):
-            SalesforceConnection.objects.create(
+            made = SalesforceConnection.objects.create(
                 source=source,
                 login_url=server.login_url,
                 instance_url=token["instance_url"],
@@ -302,9 +303,13 @@ def run_service(
             SalesforceSettings.objects.create(
                 source=source, enabled=True, send_job_description=True, record_type=record_type
             )
+            # As connecting does (the card validates a new connection), which reads and keeps
+            # the org's schema: the burst is not charged the connections' one-off reads.
+            connection_validate(connection=made)
         sources[(index, False)], sources[(index, True)] = business, contacts
         control.add_fault(org["org_id"], "latency", latency_ms=args.latency_ms)
     used_before = sum(control.api_usage(o["org_id"])["used"] for o in orgs)
+    logged_before = {o["org_id"]: len(control.calls(o["org_id"])) for o in orgs}
     source_ids = [s.pk for s in sources.values()]
 
     db = connection.settings_dict
@@ -420,6 +425,7 @@ def run_service(
                 latencies.append(finished_at - event.committed_at)
                 break
     used = sum(control.api_usage(o["org_id"])["used"] for o in orgs) - used_before
+    breakdown = _breakdown(control, orgs, mine, source_ids, logged_before)
     records = sum(
         len(control.records(o["org_id"], "Lead")) + len(control.records(o["org_id"], "Contact"))
         for o in orgs
@@ -434,6 +440,82 @@ def run_service(
         "failed": mine.filter(status=SyncStatus.FAILED).count(),
         "rss": rss,
         "when": timezone.now(),
+        "breakdown": breakdown,
+    }
+
+
+def _call_kind(entry: dict[str, Any]) -> str:
+    """What one logged API call was, by its resource: look-up, write or other."""
+    path = entry.get("path", "").split("?")[0].rstrip("/")
+    method = entry.get("method", "")
+    if entry.get("api") == "soap":
+        return "SOAP"
+    if path.endswith("/composite/sobjects"):
+        return f"sObject Collections {'create' if method == 'POST' else 'update'}"
+    if path.endswith("/composite"):
+        return "Composite"
+    if "/sobjects/" in path and method in ("POST", "PATCH"):
+        return f"single {'create' if method == 'POST' else 'update'}"
+    if "/query" in path or "/search" in path:
+        return "query or search"
+    return "other"
+
+
+def _breakdown(
+    control: Any,
+    orgs: list[dict[str, Any]],
+    mine: Any,
+    source_ids: list[int],
+    logged_before: dict[str, int],
+) -> dict:
+    """Where the calls went: batches (one per drain pass, as the attempts of one pass share
+    their start) per org, their sizes and calls, and the orgs' logged calls by resource."""
+    from integrations.salesforce.models import SyncAttempt
+
+    org_of_source: dict[int, int] = {}
+    for index, source_id in enumerate(source_ids):
+        org_of_source[source_id] = index // 2  # two sources per org, in creation order
+    batches: dict[tuple[int, Any], list[int]] = {}
+    busy: dict[str, int] = {}
+    busy_syncs: set[int] = set()
+    for sync_id, source_id, started_at, calls, error_code, message in (
+        SyncAttempt.objects.filter(sync__in=mine)
+        .values_list(
+            "sync_id",
+            "sync__inquiry__source_id",
+            "started_at",
+            "api_calls",
+            "error_code",
+            "error_message",
+        )
+        .order_by()
+    ):
+        key = (org_of_source.get(source_id, -1), started_at)
+        batch = batches.setdefault(key, [0, 0])
+        batch[0] += 1
+        batch[1] += calls
+        if error_code == "PERSON_BUSY":
+            busy[message] = busy.get(message, 0) + 1
+            busy_syncs.add(sync_id)
+    per_org: dict[int, int] = {}
+    for org, _started in batches:
+        per_org[org] = per_org.get(org, 0) + 1
+    kinds: dict[str, int] = {}
+    for org in orgs:
+        for entry in control.calls(org["org_id"])[logged_before[org["org_id"]] :]:
+            if entry.get("api") in ("rest", "soap") and entry.get("status") not in (None, 0):
+                kind = _call_kind(entry)
+                kinds[kind] = kinds.get(kind, 0) + 1
+    sizes = [size for size, _calls in batches.values()]
+    calls = [c for _size, c in batches.values()]
+    return {
+        "batches": len(batches),
+        "batches_per_org": sorted(per_org.values()),
+        "sizes": sizes,
+        "calls": calls,
+        "kinds": kinds,
+        "busy": busy,
+        "busy_syncs": len(busy_syncs),
     }
 
 
@@ -570,6 +652,28 @@ def report(args: argparse.Namespace, events: list[Event], results: dict[str, dic
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    for mode, result in results.items():
+        breakdown = result.get("breakdown")
+        if not breakdown or not breakdown["batches"]:
+            continue
+        sizes, calls, per_org = breakdown["sizes"], breakdown["calls"], breakdown["batches_per_org"]
+        print()
+        print(
+            f"{titles[mode]}: {breakdown['batches']} batches (attempt passes), per org "
+            f"{min(per_org)}-{max(per_org)} (mean {sum(per_org) / len(per_org):.1f}); size p50 "
+            f"{percentile(sizes, 0.5):.0f}, mean {sum(sizes) / len(sizes):.1f}, max {max(sizes)}; "
+            f"calls per batch mean {sum(calls) / len(calls):.2f} ("
+            + ", ".join(f"{n} calls: {calls.count(n)}" for n in sorted(set(calls)))
+            + ")"
+        )
+        for message, n in sorted(breakdown["busy"].items()):
+            print(f"  {n} attempts waited for their person (PERSON_BUSY): {message}")
+        if breakdown["busy"]:
+            print(f"  ({breakdown['busy_syncs']} distinct syncs waited)")
+        print(
+            "  calls by resource: "
+            + ", ".join(f"{kind} {n}" for kind, n in sorted(breakdown["kinds"].items()))
+        )
 
 
 def main(argv: list[str]) -> int:

@@ -36,6 +36,9 @@ MIN_VERSION = 20
 MAX_VERSION = 64  # Summer '25
 QUERY_BATCH_SIZE = 2000  # default batch; Sforce-Query-Options: batchSize=200..2000
 COMPOSITE_MAX_SUBREQUESTS = 25  # SALESFORCE.md "Composite": 25 subrequests
+# SALESFORCE.md "Composite": a sub-limit of 5 query/collection subrequests (UNCONFIRMED there);
+# enforced, as the stricter reading: a client within it works on either.
+COMPOSITE_MAX_QUERY_OR_COLLECTION = 5
 COLLECTION_MAX_RECORDS = 200  # SALESFORCE.md "sObject Collections": up to 200 records
 # SALESFORCE.md: subrequests may not set these headers; doing so fails the whole request.
 COMPOSITE_FORBIDDEN_HEADERS = {"accept", "authorization", "content-type"}
@@ -435,6 +438,22 @@ def _composite(
             400,
             COMPOSITE_LIMIT_ERROR,
             f"Composite request size exceeded: maximum {COMPOSITE_MAX_SUBREQUESTS} subrequests",
+        )
+    heavy = [
+        sub
+        for sub in requests
+        if isinstance(sub, dict)
+        and re.match(
+            r"^/services/data/v[\d.]+/(query|queryAll|composite/sobjects)(/|\?|$)",
+            str(sub.get("url", "")),
+        )
+    ]
+    if len(heavy) > COMPOSITE_MAX_QUERY_OR_COLLECTION:
+        raise SalesforceError(
+            400,
+            COMPOSITE_LIMIT_ERROR,
+            "Composite request size exceeded: maximum "
+            f"{COMPOSITE_MAX_QUERY_OR_COLLECTION} query or sObject Collections subrequests",
         )
     for sub in requests:
         for name in sub.get("httpHeaders") or {}:

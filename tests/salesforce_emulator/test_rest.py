@@ -266,6 +266,71 @@ def test_composite_rejects_forbidden_subrequest_headers(sf: Salesforce) -> None:
         )
 
 
+def test_composite_carries_collections_with_references_into_their_results(
+    sf: Salesforce, emulator_control: EmulatorControl, emulator_org: dict[str, Any]
+) -> None:
+    """sObject Collections inside Composite (allOrNone false): a later subrequest may reference
+    one record of a collection's result (`@{ref[1].id}`); a reference to a record that failed
+    fails only the subrequest that holds it."""
+    lead_url = "/services/data/v59.0/sobjects/Lead"
+    answer = sf.restful(
+        "composite",
+        method="POST",
+        json={
+            "allOrNone": False,
+            "compositeRequest": [
+                {
+                    "method": "POST",
+                    "url": "/services/data/v59.0/composite/sobjects",
+                    "referenceId": "leads",
+                    "body": {
+                        "allOrNone": False,
+                        "records": [
+                            {"attributes": {"type": "Lead"}, "LastName": "x"},  # no Company
+                            {"attributes": {"type": "Lead"}, **LEAD},
+                        ],
+                    },
+                },
+                {
+                    "method": "PATCH",
+                    "url": f"{lead_url}/@{{leads[1].id}}",
+                    "referenceId": "good",
+                    "body": {"City": "Shelbyville"},
+                },
+                {
+                    "method": "PATCH",
+                    "url": f"{lead_url}/@{{leads[0].id}}",
+                    "referenceId": "bad",
+                    "body": {"City": "Ogdenville"},
+                },
+            ],
+        },
+    )
+    created, good, bad = answer["compositeResponse"]
+    assert [r["success"] for r in created["body"]] == [False, True]
+    assert good["httpStatusCode"] == 204
+    assert bad["httpStatusCode"] == 400
+    assert bad["body"][0]["errorCode"] == "PROCESSING_HALTED"
+    (lead,) = emulator_control.records(emulator_org["org_id"], "Lead")
+    assert lead["City"] == "Shelbyville"
+
+
+def test_composite_takes_at_most_five_query_or_collections_subrequests(sf: Salesforce) -> None:
+    """SALESFORCE.md "Composite": of the 25 subrequests, at most 5 may be queries or sObject
+    Collections (the stricter reading of an UNCONFIRMED sub-limit): a sixth fails the whole
+    request with 400."""
+    query = {"method": "GET", "url": "/services/data/v59.0/query/?q=SELECT+Id+FROM+Lead"}
+    five = [{**query, "referenceId": f"q{n}"} for n in range(5)]
+    answer = sf.restful("composite", method="POST", json={"compositeRequest": five})
+    assert [r["httpStatusCode"] for r in answer["compositeResponse"]] == [200] * 5
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful(
+            "composite",
+            method="POST",
+            json={"compositeRequest": [*five, {**query, "referenceId": "q5"}]},
+        )
+
+
 def test_collections_create_and_update_use_status_code_keys(
     sf: Salesforce, emulator_control: EmulatorControl, emulator_org: dict[str, Any]
 ) -> None:

@@ -33,6 +33,12 @@ from integrations.salesforce.api.errors import (
     error_from_http,
 )
 from integrations.salesforce.api.headers import SoapHeaders
+from integrations.salesforce.api.results import (
+    collection_body,
+    error_from_save_result,
+    save_result_from_collection_item,
+    save_result_from_subrequest,
+)
 from integrations.salesforce.api.sessions import (
     TimeoutSession,
     shared_http_session,
@@ -50,6 +56,9 @@ TokenRefresher = Callable[[SalesforceConnection, str], SalesforceConnection]
 MAX_RECORDS_PER_WRITE = 200
 # Salesforce's limit on subrequests in one Composite call.
 MAX_COMPOSITE_SUBREQUESTS = 25
+# Of a Composite call's subrequests, at most this many may be sObject Collections or query
+# ones (Salesforce's "Composite" resource page; SALESFORCE.md "Composite" called it UNCONFIRMED).
+MAX_COMPOSITE_COLLECTIONS = 5
 
 _API_USAGE = re.compile(r"(?:^|[^-])api-usage=(\d+)/(\d+)")
 
@@ -78,50 +87,6 @@ def _library_error(exc: LibrarySalesforceError) -> SalesforceError:
     return error_from_code(
         f"HTTP_{status}", f"Salesforce answered HTTP {status}. {text[:200]}", None, status
     )
-
-
-def _save_error_from_json(error: dict[str, Any]) -> SaveError:
-    code = str(error.get("statusCode") or error.get("errorCode") or "UNKNOWN")
-    duplicate = error.get("duplicateResut") or error.get("duplicateResult")
-    rule = duplicate_result_rule(duplicate)
-    return SaveError(
-        code,
-        str(error.get("message", "")),
-        list(error.get("fields") or []),
-        duplicate_result_ids(duplicate),
-        duplicate_rule=rule["duplicate_rule"],
-        duplicate_allow_save=rule["allow_save"],
-    )
-
-
-def save_result_from_subrequest(item: dict[str, Any]) -> SaveResult:
-    """The per-record result of a Composite create/update subrequest (its `compositeResponse`
-    item): the new id, or the errors Salesforce gave (PROCESSING_HALTED for the subrequests an
-    allOrNone rollback stopped)."""
-    status = int(item.get("httpStatusCode") or 0)
-    body = item.get("body")
-    if 200 <= status < 300:
-        record_id = body.get("id") if isinstance(body, dict) else None
-        return SaveResult(record_id, True, [])
-    errors = [e for e in body if isinstance(e, dict)] if isinstance(body, list) else []
-    if not errors:
-        errors = [{"errorCode": f"HTTP_{status}", "message": f"HTTP {status}"}]
-    return SaveResult(None, False, [_save_error_from_json(e) for e in errors])
-
-
-def error_from_save_result(result: SaveResult) -> SalesforceError:
-    """The typed error for a failed per-record result (SOAP or sObject Collections)."""
-    first = result.errors[0] if result.errors else SaveError("UNKNOWN", "Salesforce gave no reason")
-    if first.status_code == "DUPLICATES_DETECTED":
-        return SalesforceDuplicatesDetected(
-            first.status_code,
-            first.message,
-            first.fields,
-            match_ids=first.duplicate_match_ids,
-            duplicate_rule=first.duplicate_rule,
-            allow_save=first.duplicate_allow_save,
-        )
-    return error_from_code(first.status_code, first.message, first.fields, None)
 
 
 class SalesforceClient:
@@ -360,6 +325,50 @@ class SalesforceClient:
             "httpHeaders": self._rest_headers(headers, assign=assign),
         }
 
+    def update_subrequest(
+        self,
+        reference_id: str,
+        sobject: str,
+        record_id: str,
+        fields: dict[str, Any],
+        *,
+        headers: SoapHeaders,
+    ) -> dict[str, Any]:
+        """A Composite subrequest that updates one record, with the same REST headers as
+        `update` (assignment rules do not run). `record_id` may be a reference to an earlier
+        subrequest's new record (`@{ref.id}`: the docs allow references in the url); the
+        subrequest is then not run if that one failed."""
+        return {
+            "method": "PATCH",
+            "url": self.data_path(f"sobjects/{sobject}/{record_id}"),
+            "referenceId": reference_id,
+            "body": dict(fields),
+            "httpHeaders": self._rest_headers(headers, assign=False),
+        }
+
+    def collection_subrequest(
+        self,
+        reference_id: str,
+        operation: str,
+        records: Sequence[SObjectRecord],
+        *,
+        headers: SoapHeaders,
+    ) -> dict[str, Any]:
+        """A Composite subrequest that creates or updates up to 200 records through sObject
+        Collections (`allOrNone` false), with the same REST headers as `create_many` or
+        `update_many` (updates never run assignment rules). Its result is read with
+        `save_results_from_collection`. Salesforce takes up to 5 Collections or query
+        subrequests in one Composite call (MAX_COMPOSITE_COLLECTIONS)."""
+        if not 0 < len(records) <= MAX_RECORDS_PER_WRITE:
+            raise ValueError(f"1 to {MAX_RECORDS_PER_WRITE} records per write")
+        return {
+            "method": "POST" if operation == "create" else "PATCH",
+            "url": self.data_path("composite/sobjects"),
+            "referenceId": reference_id,
+            "body": collection_body(operation, records),
+            "httpHeaders": self._rest_headers(headers, assign=operation == "create"),
+        }
+
     # --- Writes -----------------------------------------------------------------------------
 
     @staticmethod
@@ -475,13 +484,7 @@ class SalesforceClient:
     def _rest_collection(
         self, operation: str, records: Sequence[SObjectRecord], headers: SoapHeaders, assign: bool
     ) -> list[SaveResult]:
-        payload_records = []
-        for record in records:
-            item: dict[str, Any] = {"attributes": {"type": record.sobject}, **record.fields}
-            if operation == "update":
-                item["id"] = record.id
-            payload_records.append(item)
-        body = {"allOrNone": False, "records": payload_records}
+        body = collection_body(operation, records)
         method = "POST" if operation == "create" else "PATCH"
         rest_headers = self._rest_headers(headers, assign=assign)
         results = self._rest(
@@ -489,11 +492,4 @@ class SalesforceClient:
                 "composite/sobjects", method=method, json=body, headers=rest_headers
             )
         )
-        return [
-            SaveResult(
-                item.get("id"),
-                bool(item.get("success")),
-                [_save_error_from_json(error) for error in item.get("errors") or []],
-            )
-            for item in results or []
-        ]
+        return [save_result_from_collection_item(item) for item in results or []]

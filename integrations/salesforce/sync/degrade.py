@@ -109,12 +109,15 @@ def write_degrading(
     *,
     write_once: Callable[[SalesforceClient, str, Sequence[PlannedWrite]], list[WriteResult]],
     group: Callable[[Sequence[PlannedWrite]], dict[tuple[str, str], list[PlannedWrite]]],
+    first: Sequence[WriteResult] | None = None,
 ) -> list[WriteResult]:
     """Write `plans` with `write_once` (the writing step's one call) and, when Salesforce refuses
     single fields of a record, write that record again without them, up to MAX_FIELD_ROUNDS
-    times (`group` regroups the records to write again). A refusal that says our copy of the
-    org's schema is out of date marks it stale for the next sync."""
-    results = write_once(client, operation, plans)
+    times (`group` regroups the records to write again). `first`: the plans' first write was
+    already made (in a Composite call with other writes); only the rounds again are left. A
+    refusal that says our copy of the org's schema is out of date marks it stale for the next
+    sync."""
+    results = list(first) if first is not None else write_once(client, operation, plans)
     for _round in range(MAX_FIELD_ROUNDS):
         again: list[PlannedWrite] = []
         for plan, _record_id, error, mapped in results:

@@ -86,7 +86,7 @@ class PlannedWrite:
     """What to do for one item: create, update, skip, or wait (a busy person claim)."""
 
     item: SyncItem
-    action: str  # "create" | "update" | "skip" | "busy"
+    action: str  # "create" | "update" | "skip" | "busy" | "follow"
     sobject: str
     record_id: str = ""
     match: Match | None = None
@@ -113,6 +113,10 @@ class PlannedWrite:
 
     # A busy plan's wait before its next pass (seconds), when not the usual one.
     retry_in: float | None = None
+    # A "follow" plan: the same person's create earlier in the batch, whose new record this
+    # item then updates (or skips, with Create only for new leads) in the same pass.
+    leader: PlannedWrite | None = None
+    follow_rank: int = 0  # 1 for the first follower of its leader, 2 for the next, …
 
 
 @dataclass

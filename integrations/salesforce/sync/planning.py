@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 # An item that waits for another item of its own batch (the same new person) comes back right
 # after the batch is written; the look-up then finds the record.
 BATCH_BUSY_RETRY_SECONDS = 0.5
+# Items of one batch that may follow one new person's create (the others wait a pass): each
+# rank's updates are one more subrequest of the batch's write call.
+MAX_FOLLOWERS = 3
 
 
 def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
@@ -137,14 +140,30 @@ def plan_writes(
         matches[index] = match
 
     # The people to create claim their keys, all at once. Two items of one batch for the same
-    # new person: the second waits for the first one's record, and a later pass matches it.
+    # new person: the first creates the record and the second follows it, updating that record
+    # right after the creates of this pass (`write_plan`), rather than wait for a later pass.
     needing = [items[index] for index, match in matches.items() if match is None]
     claims = claim_people(org_id, needing)
     claimed_keys = {key for item in needing if claims[id(item)] is None for key in item.keys.keys}
+    creator_of: dict[str, int] = {}  # a claimed key → the index of the item creating it
+    followed: dict[int, int] = {}  # a leader's index → how many items follow it
     for index, match in matches.items():
         item = items[index]
         if match is None:
             answer = claims[id(item)]
+            if answer == BUSY_IN_BATCH:
+                leader, rank = _leader_of(item, creator_of, plans, followed)
+                if leader is not None:
+                    plans[index] = PlannedWrite(
+                        item,
+                        "follow",
+                        leader.sobject,
+                        link=LINK_MATCHED,
+                        leader=leader,
+                        follow_rank=rank,
+                        retry_in=BATCH_BUSY_RETRY_SECONDS,  # if the leader's create fails
+                    )
+                    continue
             if answer in (BUSY, BUSY_IN_BATCH):
                 plans[index] = PlannedWrite(
                     item,
@@ -169,6 +188,8 @@ def plan_writes(
                         retry_in=BATCH_BUSY_RETRY_SECONDS if in_batch else None,
                     )
             plans[index] = plan
+            if plan.action == "create":
+                creator_of.update((key, index) for key in item.keys.keys)
         elif match.reason == "lost_create":
             # Our earlier create did write the record: make sure it has our values.
             plans[index] = PlannedWrite(
@@ -183,6 +204,33 @@ def plan_writes(
                 item, "update", match.sobject, match.record_id, match, link=LINK_MATCHED
             )
     return [plans[index] for index in range(len(items))]
+
+
+def _leader_of(
+    item: SyncItem,
+    creator_of: dict[str, int],
+    plans: dict[int, PlannedWrite],
+    followed: dict[int, int],
+) -> tuple[PlannedWrite | None, int]:
+    """The create earlier in the batch that `item` follows, and `item`'s place among its
+    followers (1, 2, …; their updates are sent in that order): the one item creating a record
+    that shares a key with `item` and that the next pass's look-up would match to `item` (the
+    same person by `matching`'s rule 3: a shared phone with two different emails is two
+    people). (None, 0): the item waits for a later pass instead, as before."""
+    leaders = {creator_of[key] for key in item.keys.keys if key in creator_of}
+    if len(leaders) != 1:
+        return None, 0
+    (index,) = leaders
+    leader = plans[index]
+    keys = leader.item.keys
+    by_email = bool(item.keys.email) and item.keys.email == keys.email
+    by_phone = bool(item.keys.phone) and item.keys.phone == keys.phone
+    if by_phone and not by_email and item.keys.email and keys.email:
+        by_phone = False  # another person's email on that line
+    if not (by_email or by_phone) or followed.get(index, 0) >= MAX_FOLLOWERS:
+        return None, 0
+    followed[index] = followed.get(index, 0) + 1
+    return leader, followed[index]
 
 
 def _plan_account(

@@ -61,6 +61,7 @@ from integrations.salesforce.sync.matching import (
     person_keys,
 )
 from integrations.salesforce.sync.outcomes import AttemptResult, classify, crashed, finish_many
+from integrations.salesforce.sync.places import DrainSlot
 from integrations.salesforce.sync.planning import plan_writes
 from integrations.salesforce.sync.scheduling import (
     INFRASTRUCTURE_RETRY_BASE_SECONDS,
@@ -71,6 +72,7 @@ from integrations.salesforce.sync.scheduling import (
     drain_started,
     drains_per_org,
     enqueue_drain,
+    has_full_batch,
     inheriting_source_ids,
     lease_due_syncs,
     new_lease_token,
@@ -83,6 +85,9 @@ logger = logging.getLogger(__name__)
 
 # A drain that finds its org's drain running comes back after this many seconds.
 DRAIN_BUSY_RETRY_SECONDS = 0.5
+# A drain that finds every place for small batches taken comes back after this many seconds,
+# unless a drain that ends sends it sooner (`DrainSlot.release`).
+SMALL_DRAIN_RETRY_SECONDS = 1.0
 
 
 def _gates(
@@ -366,7 +371,10 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
 
     Going on in the same task rather than through a new message saves the message's round
     trip and this set-up (the org's owner and sources) per batch; the time bound hands the
-    worker back so that other orgs' drains, queued behind, take their turn."""
+    worker back so that other orgs' drains, queued behind, take their turn. A drain of less
+    than a full batch first takes one of the places for small batches (`DrainSlot`); with
+    none free its org waits in line (returns 0, its rows still due), and it stops after a
+    small batch when other orgs wait."""
     token = new_lease_token()
     try:
         source = Source.objects.filter(pk=source_id).first()
@@ -384,6 +392,7 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
         enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
         return 0
     done = 0
+    slot = DrainSlot(owner.pk, token)
     with drain_running(owner.pk, token) as (running, renew):
         if running > (drains_per_org() if parallel else 1):
             # Another drain of the org is running: what is due now goes in its next batch, or
@@ -391,24 +400,50 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
             # The drain-queued marks stay: this retry is the message waiting for those rows.
             enqueue_drain(owner.pk, DRAIN_BUSY_RETRY_SECONDS)
             return 0
-        until = time.monotonic() + drain_seconds()
-        while True:
-            drain_started([source_id, *source_ids])
+        if not parallel and batch_size() > 1 and not slot.acquire():
             try:
-                ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+                backlog = has_full_batch(source_ids=source_ids, limit=batch_size())
             except (OperationalError, InterfaceError):
-                logger.warning("drain of source %s could not lease; retrying soon", source_id)
-                enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
-                return done
-            if len(ids) == batch_size() and batch_size() > 1 and running < drains_per_org():
-                # A backlog: another worker takes the next batch meanwhile.
-                enqueue_drain(owner.pk, parallel=True)
-            if not ids:
-                break
-            _run_leased(ids, token, renew)
-            done += len(ids)
-            if batch_size() == 1 or time.monotonic() >= until:
-                break
+                backlog = False
+            if not backlog:
+                # Every place for small batches is taken: the org waits in line, and what
+                # arrives meanwhile joins its batch. A drain that ends sends the oldest
+                # waiting org's drain; this retry is the fallback. The marks stay.
+                enqueue_drain(owner.pk, SMALL_DRAIN_RETRY_SECONDS)
+                return 0
+
+        def beat_renew() -> None:
+            renew()
+            slot.renew()  # nothing once the place is given back
+
+        try:
+            until = time.monotonic() + drain_seconds()
+            while True:
+                drain_started([source_id, *source_ids])
+                try:
+                    ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
+                except (OperationalError, InterfaceError):
+                    logger.warning("drain of source %s could not lease; retrying soon", source_id)
+                    enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
+                    return done
+                full = len(ids) == batch_size() and batch_size() > 1
+                if full and running < drains_per_org():
+                    # A backlog: another worker takes the next batch meanwhile.
+                    enqueue_drain(owner.pk, parallel=True)
+                if full and slot.held:
+                    slot.release()  # a backlog needs no place (see DrainSlot)
+                if not ids:
+                    break
+                _run_leased(ids, token, beat_renew)
+                done += len(ids)
+                if batch_size() == 1 or time.monotonic() >= until:
+                    break
+                if not full and slot.others_waiting():
+                    # Other orgs wait for a place: hand it over rather than take our org's
+                    # next small batch (our continuation queues behind them, below).
+                    break
+        finally:
+            slot.release()
     try:
         soonest = next_due_in(source_ids=source_ids)
     except (OperationalError, InterfaceError):

@@ -467,6 +467,17 @@ def lease_due_syncs(*, source_ids: list[int], limit: int, token: str) -> list[in
     )
 
 
+def has_full_batch(*, source_ids: list[int], limit: int) -> bool:
+    """Whether at least `limit` unleased syncs of `source_ids` are due now (a backlog)."""
+    now = timezone.now()
+    due = (
+        InquirySync.objects.filter(inquiry__source_id__in=source_ids, due_at__isnull=False)
+        .filter(due_at__lte=now + dt.timedelta(seconds=1))
+        .filter(_unleased(now))
+    )
+    return due.values("pk")[:limit].count() >= limit
+
+
 def next_due_in(*, source_ids: list[int]) -> float | None:
     """Seconds until the soonest unleased due sync of `source_ids` (0 if one is due now), or
     None when none is scheduled. A drain that ends asks this to send its continuation."""

@@ -1,5 +1,6 @@
-"""Writing the plans to Salesforce: one call per group of creates and of updates, every item
-with its own outcome; Contacts with their company's Account; converted and deleted records.
+"""Writing the plans to Salesforce: a batch's first writes in one Composite call (else one call
+per group of creates and of updates), every item with its own outcome; Contacts with their
+company's Account; followers; converted and deleted records.
 
 See docs/architecture.md ("Writing").
 """
@@ -15,8 +16,6 @@ from simple_salesforce.format import format_soql
 
 from integrations.salesforce.api.client import (
     SalesforceClient,
-    error_from_save_result,
-    save_result_from_subrequest,
 )
 from integrations.salesforce.api.errors import (
     SalesforceDuplicatesDetected,
@@ -24,7 +23,6 @@ from integrations.salesforce.api.errors import (
     SalesforceTransientError,
 )
 from integrations.salesforce.api.headers import SoapHeaders
-from integrations.salesforce.api.soap import SObjectRecord
 from integrations.salesforce.models import (
     InquirySync,
     SalesforcePerson,
@@ -33,10 +31,8 @@ from integrations.salesforce.models import (
 from integrations.salesforce.sync.claims import (
     mark_pending_create,
     release_claims,
-    remember_account,
-    remember_accounts,
 )
-from integrations.salesforce.sync.degrade import WriteResult, write_degrading
+from integrations.salesforce.sync.degrade import write_degrading
 from integrations.salesforce.sync.duplicates import (
     blocked_error,
     duplicate_detail,
@@ -51,17 +47,21 @@ from integrations.salesforce.sync.items import (
     WriteOutcome,
 )
 from integrations.salesforce.sync.mapping import (
-    ACCOUNT,
     CONTACT,
     LEAD,
     SalesforceFields,
-    account_fields,
 )
 from integrations.salesforce.sync.matching import (
-    ACCOUNT_ID_PREFIX,
     Match,
 )
 from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
+from integrations.salesforce.sync.write_calls import (
+    create_accounts,
+    plan_groups,
+    write_once,
+    write_with_degrade,
+)
+from integrations.salesforce.sync.write_together import together_parts, write_together
 
 logger = logging.getLogger(__name__)
 
@@ -81,216 +81,6 @@ def _api_of(headers: SoapHeaders) -> str:
     return "soap" if headers.needs_soap else "rest"
 
 
-def _group(plans: Sequence[PlannedWrite]) -> dict[tuple[str, str], list[PlannedWrite]]:
-    """Plans that can share one write call: same record type and same headers."""
-    groups: dict[tuple[str, str], list[PlannedWrite]] = {}
-    for plan in plans:
-        key = (plan.sobject, plan.write_headers.to_option_string())
-        groups.setdefault(key, []).append(plan)
-    return groups
-
-
-def _write_group(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
-) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
-    """One create or update call for plans of one group; returns (plan, id, error, fields)."""
-    mapped = [p.item.fields_for(p.sobject, for_update=operation == "update") for p in plans]
-    records = [
-        SObjectRecord(
-            p.sobject,
-            # Only a create links a Contact to its company's Account; an update never changes
-            # a Contact's AccountId (see the module docstring).
-            {**m.values, "AccountId": p.account_id}
-            if operation == "create" and p.account_id
-            else m.values,
-            p.record_id or None,
-        )
-        for p, m in zip(plans, mapped, strict=True)
-    ]
-    headers = plans[0].write_headers
-    try:
-        if operation == "create":
-            results = client.create_many(records, headers=headers)
-        else:
-            # Updates never re-run assignment rules: an owner must not change silently.
-            results = client.update_many(records, headers=headers, reassign=False)
-    except SalesforceError as exc:
-        return [(p, None, exc, m) for p, m in zip(plans, mapped, strict=True)]
-    out = []
-    for plan, result, fields_ in zip(plans, results, mapped, strict=True):
-        if result.success:
-            out.append((plan, result.id or plan.record_id, None, fields_))
-        else:
-            out.append((plan, None, error_from_save_result(result), fields_))
-    return out
-
-
-def _write_once(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
-) -> list[WriteResult]:
-    """One write of `plans` (one group): a Contact create that needs its company's new Account
-    goes with it (`_create_with_account`), the others in one call (`_write_group`)."""
-    if operation == "create" and len(plans) == 1 and plans[0].create_account:
-        plan = plans[0]
-        if not plan.account_id:
-            return [_create_with_account(client, plan)]
-        # The Account exists since an earlier round (SOAP): the Contact alone, joining it.
-        plan.create_account = False
-    return _write_group(client, operation, plans)
-
-
-def _write_degrading(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
-) -> list[WriteResult]:
-    """`_write_once`, and again without the fields Salesforce refused (`degrade`)."""
-    return write_degrading(client, operation, plans, write_once=_write_once, group=_group)
-
-
-def _account_error(error: SalesforceError, name: str) -> SalesforceError:
-    """The Account's refusal, said to be the Account's (its fields are not the Contact's)."""
-    return type(error)(
-        error.error_code,
-        f"Salesforce refused the Account {name!r} for this Contact: {error.message}",
-        list(error.fields),
-    )
-
-
-def _create_with_account(
-    client: SalesforceClient, plan: PlannedWrite
-) -> tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]:
-    """Create a Contact together with its company's new Account; returns (plan, Contact id,
-    error, fields) like `_write_group`, with `plan.account_id` set once the Account exists.
-
-    Over REST: ONE Composite call, allOrNone, the Contact's AccountId a reference to the Account
-    subrequest (`@{refAccount.id}`), so a refused Contact leaves no orphan Account. When the
-    source's headers need SOAP (EmailHeader & co., which Composite cannot carry): two calls,
-    the Account then the Contact; a Contact refused after that leaves the Account, which is
-    the company's Account next time (it is recorded in the company's claim at once).
-
-    The Account is created without the source's assignment rule (that rule is the person
-    record's; a Lead rule id would be refused on an Account) and without EmailHeader: it is
-    owned by the connected user. An Account a duplicate rule blocks is replaced by the Account
-    the rule names, and the Contact is then created alone (one call more).
-    """
-    item = plan.item
-    mapped = item.fields_for(CONTACT, for_update=False)
-    account = account_fields(company=item.inquiry.company, schema=item.schema)
-    merged = dataclasses.replace(mapped, truncated=mapped.truncated + account.truncated)
-    name = account.values["Name"]
-    headers = plan.write_headers
-    account_headers = dataclasses.replace(headers, assignment_rule=None, email=None)
-    org_id = client.connection.org_id
-    try:
-        if not headers.needs_soap:
-            subrequests = [
-                client.create_subrequest(
-                    "refAccount", ACCOUNT, account.values, headers=account_headers
-                ),
-                client.create_subrequest(
-                    "refContact",
-                    CONTACT,
-                    {**mapped.values, "AccountId": "@{refAccount.id}"},
-                    headers=headers,
-                ),
-            ]
-            items = client.composite(subrequests, all_or_none=True)
-            account_result, contact_result = (save_result_from_subrequest(i) for i in items)
-            if account_result.success and contact_result.success and contact_result.id:
-                plan.account_id, plan.account_created = account_result.id or "", True
-                return plan, contact_result.id, None, merged
-            # allOrNone: the subrequest that failed carries the reason, the other one says
-            # PROCESSING_HALTED.
-            if account_result.success or _halted(account_result):
-                return plan, None, error_from_save_result(contact_result), merged
-        else:
-            (account_result,) = client.create_many(
-                [SObjectRecord(ACCOUNT, account.values)], headers=account_headers
-            )
-            if account_result.success and account_result.id:
-                plan.account_id, plan.account_created = account_result.id, True
-                remember_account(org_id, item.account_key, account_result.id)
-        if not plan.account_id:
-            # Salesforce refused the Account. A duplicate rule that blocks it names the
-            # company's Account under another spelling ("Acme, Inc." for "ACME", which the
-            # look-up by Name cannot find): the Contact joins that Account, one call more.
-            error = error_from_save_result(account_result)
-            existing = _account_named_by(error)
-            if existing is None:
-                return plan, None, _account_error(error, name), merged
-            plan.account_id, plan.account_created = existing, False
-            remember_account(org_id, item.account_key, existing)
-        (contact_result,) = client.create_many(
-            [SObjectRecord(CONTACT, {**mapped.values, "AccountId": plan.account_id})],
-            headers=headers,
-        )
-    except SalesforceError as exc:
-        return plan, None, exc, merged
-    if contact_result.success and contact_result.id:
-        return plan, contact_result.id, None, merged
-    return plan, None, error_from_save_result(contact_result), merged
-
-
-def _create_accounts(
-    client: SalesforceClient, plans: Sequence[PlannedWrite]
-) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
-    """The new Accounts of a batch's Contacts in one create call per header set (sObject
-    Collections, `allOrNone` false, up to 200), each remembered in its company's claim at once;
-    sets `plan.account_id` on the plans whose Account exists now. Returns the outcomes of the
-    plans whose Account was refused (they are not created).
-
-    Unlike a lone Contact's allOrNone Composite call, a Contact refused after this leaves its
-    Account; the company's claim points at it, so the next attempt joins it (as on the SOAP
-    path). One call for all Accounts instead of one Composite call per Contact.
-    """
-    org_id = client.connection.org_id
-    refused: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
-    groups: dict[str, list[PlannedWrite]] = {}
-    for plan in plans:
-        headers = dataclasses.replace(plan.item.headers, assignment_rule=None, email=None)
-        groups.setdefault(headers.to_option_string(), []).append(plan)
-    for group in groups.values():
-        headers = dataclasses.replace(group[0].item.headers, assignment_rule=None, email=None)
-        accounts = [account_fields(company=p.item.inquiry.company) for p in group]
-        try:
-            results = client.create_many(
-                [SObjectRecord(ACCOUNT, a.values) for a in accounts], headers=headers
-            )
-        except SalesforceError as exc:
-            refused.extend(
-                (p, None, exc, p.item.fields_for(CONTACT, for_update=False)) for p in group
-            )
-            continue
-        made: dict[str, str] = {}
-        for plan, account, result in zip(group, accounts, results, strict=True):
-            if result.success and result.id:
-                plan.account_id, plan.account_created = result.id, True
-                made[plan.item.account_key] = result.id
-                continue
-            error = error_from_save_result(result)
-            existing = _account_named_by(error)
-            if existing is not None:  # a duplicate rule names the company's Account
-                plan.account_id, plan.account_created = existing, False
-                made[plan.item.account_key] = existing
-                continue
-            mapped = plan.item.fields_for(CONTACT, for_update=False)
-            refused.append((plan, None, _account_error(error, account.values["Name"]), mapped))
-        remember_accounts(org_id, made)  # one statement, right after the call
-    return refused
-
-
-def _account_named_by(error: SalesforceError) -> str | None:
-    """The existing Account a duplicate rule matched when it blocked our Account, if any."""
-    if isinstance(error, SalesforceDuplicatesDetected):
-        for record_id in error.match_ids:
-            if record_id.startswith(ACCOUNT_ID_PREFIX):
-                return record_id
-    return None
-
-
-def _halted(result: Any) -> bool:
-    return bool(result.errors) and all(e.status_code == "PROCESSING_HALTED" for e in result.errors)
-
-
 def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
     records = client.query(
         format_soql("SELECT ConvertedContactId FROM Lead WHERE Id = {} LIMIT 1", lead_id)
@@ -299,9 +89,11 @@ def _converted_contact_id(client: SalesforceClient, lead_id: str) -> str:
 
 
 def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> list[WriteOutcome]:
-    """Carry out the plans: one sObject Collections (or SOAP) call per group of creates and of
-    updates, a single create/update for one record. Never raises a SalesforceError: every item
-    gets its own outcome."""
+    """Carry out the plans: the first writes together in one Composite call where that saves
+    calls (`together_parts`), the rest (SOAP, what did not fit, what is written again) in one
+    sObject Collections (or SOAP) call per group of creates and of updates, a single
+    create/update for one record. Never raises a SalesforceError: every item gets its own
+    outcome."""
     outcomes: dict[int, WriteOutcome] = {}
     index_of = {id(plan): index for index, plan in enumerate(plans)}
 
@@ -335,19 +127,39 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             plan.item.fields_for(plan.sobject, for_update=False)
         mark_pending_create(creates)
     created: list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]] = []
-    with_account = [p for p in creates if p.create_account]
-    alone = [p for p in creates if not p.create_account]
+    # The batch's first writes together in one Composite call where that saves calls; what
+    # Salesforce refuses in it is written again as before (`degrade`, duplicate rules).
+    follows = [p for p in plans if p.action == "follow"]
+    first, followed = (
+        write_together(client, parts)
+        if (parts := together_parts(creates, updates, follows))
+        else ({}, {})
+    )
+    together = [p for p in creates if id(p) in first]
+    if together:
+        created.extend(
+            write_degrading(
+                client,
+                "create",
+                together,
+                write_once=write_once,
+                group=plan_groups,
+                first=[first[id(p)] for p in together],
+            )
+        )
+    with_account = [p for p in creates if p.create_account and id(p) not in first]
+    alone = [p for p in creates if not p.create_account and id(p) not in first]
     if len(with_account) > 1:
         # A batch: the new Accounts in one call, then their Contacts with the other creates.
-        refused = _create_accounts(client, with_account)
+        refused = create_accounts(client, with_account)
         created.extend(refused)
         done = {id(plan) for plan, *_ in refused}
         alone.extend(p for p in with_account if id(p) not in done)
         with_account = []
-    for group in _group(alone).values():
-        created.extend(_write_degrading(client, "create", group))
+    for group in plan_groups(alone).values():
+        created.extend(write_with_degrade(client, "create", group))
     for plan in with_account:
-        created.extend(_write_degrading(client, "create", [plan]))
+        created.extend(write_with_degrade(client, "create", [plan]))
     for plan, record_id, error, mapped in created:
         index = index_of[id(plan)]
         detail: dict[str, Any] = {
@@ -372,9 +184,9 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             if isinstance(resolution, PlannedWrite):
                 # An "Allow" rule flagged someone else: create with the allow-save header.
                 flagged = error
-                retry, record_id, error, mapped = _write_degrading(client, "create", [resolution])[
-                    0
-                ]
+                retry, record_id, error, mapped = write_with_degrade(
+                    client, "create", [resolution]
+                )[0]
                 detail["truncated"] = mapped.truncation_detail()
                 detail["left_out"] = mapped.left_out_detail()
                 detail["duplicate"] = duplicate_detail(flagged, saved_anyway=True)
@@ -419,10 +231,82 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
             plan.item.sync.detail.pop("pending_create", None)
             InquirySync.objects.filter(pk=plan.item.sync.pk).update(detail=plan.item.sync.detail)
 
+    # The same person's second inquiry of this batch: it updates the record its leader just
+    # created, with the other updates (no extra call); if that create did not happen, it waits
+    # for a later pass, as it did before it could follow.
+    resent: set[int] = set()  # leaders one of whose followers is sent again below
+    for index, plan in enumerate(plans):
+        if plan.action != "follow":
+            continue
+        made = outcomes.get(index_of[id(plan.leader)]) if plan.leader is not None else None
+        busy = WriteOutcome(
+            plan.item,
+            SyncStatus.RETRYING,
+            retry_in=LOCK_BUSY_RETRY_SECONDS if plan.retry_in is None else plan.retry_in,
+            error=PersonBusy("PERSON_BUSY", "Another sync is creating this person's record."),
+        )
+        if made is None or made.status != SyncStatus.CREATED or not made.record_id:
+            outcomes[index] = busy
+            continue
+        match = Match(made.sobject, made.record_id, "claimed")
+        sent = followed.get(id(plan))
+        if sent is not None and sent[2] is None:  # updated in the batch's one call
+            _follower, _record_id, _error, mapped = sent
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.UPDATED,
+                made.sobject,
+                made.record_id,
+                LINK_MATCHED,
+                detail={
+                    "action": "update",
+                    "api": _api_of(plan.item.headers),
+                    "truncated": mapped.truncation_detail(),
+                    "left_out": mapped.left_out_detail(),
+                    "match": match.as_detail(),
+                },
+            )
+            continue
+        if plan.item.settings.only_new_leads:
+            outcomes[index] = WriteOutcome(
+                plan.item,
+                SyncStatus.SKIPPED_EXISTING,
+                made.sobject,
+                made.record_id,
+                LINK_SKIPPED,
+                detail={"action": "skip", "match": match.as_detail()},
+            )
+            continue
+        if id(plan.leader) in resent:  # one update of a record per write call
+            outcomes[index] = busy
+            continue
+        resent.add(id(plan.leader))
+        follow = PlannedWrite(
+            plan.item, "update", made.sobject, made.record_id, match, link=LINK_MATCHED
+        )
+        index_of[id(follow)] = index
+        follow_up.append(follow)
+
     def run_updates(batch: Sequence[PlannedWrite]) -> list[PlannedWrite]:
         again: list[PlannedWrite] = []
-        for group in _group(batch).values():
-            for plan, _record_id, error, mapped in _write_degrading(client, "update", group):
+        for group in plan_groups(batch).values():
+            sent = [p for p in group if id(p) in first]  # first written in the one call
+            written = (
+                write_degrading(
+                    client,
+                    "update",
+                    sent,
+                    write_once=write_once,
+                    group=plan_groups,
+                    first=[first[id(p)] for p in sent],
+                )
+                if sent
+                else []
+            )
+            unsent = [p for p in group if id(p) not in first]
+            if unsent:
+                written.extend(write_with_degrade(client, "update", unsent))
+            for plan, _record_id, error, mapped in written:
                 index = index_of[id(plan)]
                 detail = {
                     "action": "update",

@@ -26,6 +26,7 @@ from integrations.salesforce.models import (
     SalesforcePerson,
     SyncStatus,
 )
+from integrations.salesforce.sync.places import DrainSlot
 from integrations.salesforce.sync.runner import sync_drain_run, sync_inquiry_run
 from integrations.salesforce.sync.scheduling import lease_due_syncs, syncs_sweep
 from tests.factories import SourceFactory
@@ -236,38 +237,123 @@ def test_a_drain_syncs_many_inquiries_in_a_handful_of_calls(business, connection
     assert attempts[0].detail["batch"]["size"] == 40
 
 
-def test_two_inquiries_of_one_person_in_one_drain_make_one_record(
+def test_a_drains_creates_updates_and_followers_go_in_one_write_call(
+    business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    """Issue 12: a batch's creates, its updates of known people and a new person's second
+    inquiry are written in ONE Composite call (sObject Collections inside, allOrNone false):
+    a look-up and a write for the whole batch."""
+    enable(business)
+    for n in range(5):
+        upsert(business, f"known-{n}", **person(n))
+    sync_drain_run(source_id=business.pk)
+    before = rest_calls(control, org)
+    for n in range(5):  # updates of the known people
+        upsert(business, f"known-{n}", **person(n, city="Shelbyville"))
+    for n in range(10, 15):  # new people, one of them twice
+        upsert(business, f"new-{n}", **person(n))
+    upsert(business, "new-10-again", **person(10, city="Ogdenville"))
+    assert sync_drain_run(source_id=business.pk) == 11
+    calls = [c for c in control.calls(org["org_id"]) if c.get("api") in ("rest", "soap")]
+    assert rest_calls(control, org) - before == 2, [c["path"] for c in calls[-4:]]
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {
+        SyncStatus.CREATED,
+        SyncStatus.UPDATED,
+    }
+    by_email = {lead["Email"]: lead for lead in leads(control, org)}
+    assert len(by_email) == 10
+    assert by_email["p10@example.com"]["City"] == "Ogdenville"
+    assert {by_email[f"p{n}@example.com"]["City"] for n in range(5)} == {"Shelbyville"}
+
+
+def test_two_inquiries_of_one_person_in_one_drain_make_one_record_in_one_pass(
     business, connection, control, org, settings
 ):  # type: ignore[no-untyped-def]
+    """The second inquiry of a new person follows the first: it updates the record the first
+    creates, in the same pass and in the same call (the update references the create)."""
     settings.SYNC_DRAIN_SECONDS = 0  # one batch per drain task
     enable(business)
     upsert(business, "a", **PERSON)
-    upsert(business, "b", **{**PERSON, "email": "ANN@example.com", "phone": "415.555.1212"})
-    sync_drain_run(source_id=business.pk)
-    statuses = sorted(InquirySync.objects.values_list("status", flat=True))
-    assert statuses == ["created", "retrying"]  # the second waits for the first's record
-    InquirySync.objects.filter(status="retrying").update(due_at=timezone.now())
-    sync_drain_run(source_id=business.pk)
+    upsert(
+        business,
+        "b",
+        **{**PERSON, "email": "ANN@example.com", "phone": "415.555.1212", "city": "Shelbyville"},
+    )
+    assert sync_drain_run(source_id=business.pk) == 2
     (lead,) = leads(control, org)
     rows = list(InquirySync.objects.values_list("status", "record_id"))
     assert sorted(rows) == [("created", lead["Id"]), ("updated", lead["Id"])]
+    assert lead["City"] == "Shelbyville"  # the second inquiry's values, written after the first
+    second = InquirySync.objects.get(inquiry__external_id="b")
+    assert list(second.attempts.values_list("outcome", flat=True)) == ["updated"]
+    assert second.detail["link"] == "matched"
+    # A look-up, then one Composite call: the create and the update that references it.
+    assert rest_calls(control, org) == 2
+
+
+def test_two_people_sharing_a_phone_in_one_drain_are_two_records(
+    business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    """Another email on the same line is another person (matching's rule 3): the second does
+    not follow the first's record; it waits for the first, then gets its own."""
+    enable(business)
+    upsert(business, "a", **PERSON)
+    upsert(business, "b", **{**PERSON, "first_name": "Bo", "email": "bo@example.com"})
+    sync_drain_run(source_id=business.pk)
+    found = sorted(lead["Email"] for lead in leads(control, org))
+    assert found == ["ann@example.com", "bo@example.com"]
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
+
+
+def test_a_follower_whose_leaders_create_is_refused_waits_and_syncs_on_its_own(
+    business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """The first inquiry's record is refused (a blocking duplicate rule on name and company
+    names someone else): the second one, which followed it, is not failed with it; it comes
+    back a moment later and is written by itself."""
+    settings.SYNC_DRAIN_SECONDS = 0  # one batch per drain task
+    control.insert_record(
+        org["org_id"],
+        "Lead",
+        {"FirstName": "Ann", "LastName": "Lee", "Company": "Lee Bakery", "Email": "x@old.example"},
+    )
+    control.set_duplicate_rule(
+        org["org_id"], "Lead", match_fields=["NameAndCompany"], allow_save=False, name="Name_Co"
+    )
+    enable(business)
+    first = upsert(business, "a", **PERSON)
+    second = upsert(business, "b", **{**PERSON, "company": "Lee Cakes"})
+    sync_drain_run(source_id=business.pk)
+    assert sync_of(first).status == SyncStatus.BLOCKED_DUPLICATE
+    assert sync_of(second).status == SyncStatus.RETRYING
+    assert sync_of(second).error_code == "PERSON_BUSY"
+    InquirySync.objects.filter(inquiry=second).update(due_at=timezone.now())
+    sync_drain_run(source_id=business.pk)
+    assert sync_of(second).status == SyncStatus.CREATED
+    assert sorted(lead["Company"] for lead in leads(control, org)) == ["Lee Bakery", "Lee Cakes"]
 
 
 def test_a_drain_goes_on_with_what_became_due_meanwhile(business, connection, control, org):  # type: ignore[no-untyped-def]
-    """The second inquiry of a person waits for the first's record (a retry half a second
-    later); the same drain task takes it in its next batch and updates that record."""
+    """Up to three more inquiries of a new person follow its create, updating the record in
+    that order in the same call; a fifth waits for the record (a retry half a second later),
+    and the same drain task takes it in its next batch and updates that record."""
     enable(business)
     upsert(business, "a", **PERSON)
     upsert(business, "b", **{**PERSON, "email": "ANN@example.com", "phone": "415.555.1212"})
-    assert sync_drain_run(source_id=business.pk) == 3  # a and b, then b again
+    for name in ("c", "d", "e"):
+        upsert(business, name, **{**PERSON, "city": f"City {name}"})
+    assert sync_drain_run(source_id=business.pk) == 6  # a to e, then e again
     (lead,) = leads(control, org)
     rows = list(InquirySync.objects.values_list("status", "record_id"))
-    assert sorted(rows) == [("created", lead["Id"]), ("updated", lead["Id"])]
-    second = InquirySync.objects.get(inquiry__external_id="b")
-    assert list(second.attempts.order_by("pk").values_list("outcome", flat=True)) == [
+    assert sorted(rows) == [("created", lead["Id"])] + [("updated", lead["Id"])] * 4
+    assert lead["City"] == "City e"
+    fifth = InquirySync.objects.get(inquiry__external_id="e")
+    assert list(fifth.attempts.order_by("pk").values_list("outcome", flat=True)) == [
         "retrying",
         "updated",
     ]
+    # The first pass: a look-up and one write; the second: a look-up and the update.
+    assert rest_calls(control, org) == 4
 
 
 def test_a_drains_new_contacts_make_their_accounts_in_one_call_and_each_company_once(
@@ -291,6 +377,55 @@ def test_a_drains_new_contacts_make_their_accounts_in_one_call_and_each_company_
     assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
     # Look-up, Accounts, Contacts; then look-up and Contacts for the second people.
     assert rest_calls(control, org) <= 5
+
+
+def test_a_drains_new_contacts_and_their_accounts_are_written_in_one_call(
+    business, connection, control, org
+):  # type: ignore[no-untyped-def]
+    """New Contacts of new companies: each Account and its Contact (joining it by reference)
+    go in the batch's one Composite call."""
+    enable(business, record_type="Contact")
+    for n in range(3):
+        upsert(business, f"inq-{n}", **person(n, company=f"Shop {n}"))
+    sync_drain_run(source_id=business.pk)
+    accounts = {a["Id"]: a["Name"] for a in control.records(org["org_id"], "Account")}
+    assert sorted(accounts.values()) == ["Shop 0", "Shop 1", "Shop 2"]
+    contacts = control.records(org["org_id"], "Contact")
+    assert sorted(accounts[c["AccountId"]] for c in contacts) == ["Shop 0", "Shop 1", "Shop 2"]
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
+    assert rest_calls(control, org) == 2  # the look-up and the one write
+
+
+def test_one_record_refused_in_the_one_write_call_fails_alone(business, connection, control, org):  # type: ignore[no-untyped-def]
+    """Issue 12: in a batch written in one Composite call (creates and updates), the record
+    Salesforce refuses (a blocking duplicate rule on name and company names someone else)
+    stops only its own inquiry; every other record of the call is written."""
+    enable(business)
+    for n in range(3):
+        upsert(business, f"known-{n}", **person(n))
+    sync_drain_run(source_id=business.pk)
+    control.insert_record(
+        org["org_id"],
+        "Lead",
+        {"FirstName": "Pat", "LastName": "Reed", "Company": "Acme", "Email": "pat@old.example"},
+    )
+    control.set_duplicate_rule(
+        org["org_id"], "Lead", match_fields=["NameAndCompany"], allow_save=False, name="Name_Co"
+    )
+    for n in range(3):
+        upsert(business, f"known-{n}", **person(n, city="Shelbyville"))
+    for n in range(10, 13):
+        upsert(business, f"new-{n}", **person(n, last_name=f"Lee{n}"))
+    bad = upsert(
+        business, "bad", first_name="Pat", last_name="Reed", company="Acme", email="pat@new.example"
+    )
+    sync_drain_run(source_id=business.pk)
+    assert sync_of(bad).status == SyncStatus.BLOCKED_DUPLICATE
+    others = InquirySync.objects.exclude(inquiry=bad)
+    assert sorted(others.values_list("status", flat=True)) == ["created"] * 3 + ["updated"] * 3
+    cities = {lead["Email"]: lead["City"] for lead in leads(control, org)}
+    assert {cities[f"p{n}@example.com"] for n in range(3)} == {"Shelbyville"}
+    assert {f"p{n}@example.com" for n in range(10, 13)} <= cities.keys()
 
 
 def test_a_drain_whose_source_needs_soap_writes_the_batch_in_one_soap_call(
@@ -429,6 +564,53 @@ def queued_messages() -> int:
     """Messages waiting in this test run's Celery queue."""
     with app.connection_for_write() as conn:
         return int(conn.default_channel._size(settings.CELERY_TASK_DEFAULT_QUEUE))
+
+
+def test_drains_of_small_batches_take_turns_for_a_few_places_oldest_org_first(
+    redis_url, business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """Issue 12, bursts over many orgs: while every place for small batches is taken, an org's
+    drain waits in line (its inquiries stay due and join its next batch); the drain that ends
+    sends the drain of the org that waited longest, and a newcomer does not jump the line."""
+    settings.SYNC_SMALL_DRAINS = 1
+    enable(business)
+    waiting = upsert(business, "a", **PERSON)
+    running = DrainSlot(owner_id=10**9, token="another-orgs-drain")
+    assert running.acquire()
+    try:
+        assert sync_drain_run(source_id=business.pk) == 0
+        assert sync_of(waiting).status == SyncStatus.PENDING
+        assert not leads(control, org)
+        before = queued_messages()
+        running.release()  # the other org's drain ends
+        assert queued_messages() == before + 1  # ours, sent at once
+        newcomer = DrainSlot(owner_id=10**9 + 1, token="a-newcomer")
+        assert not newcomer.acquire()  # the free place is ours
+        assert sync_drain_run(source_id=business.pk) == 1
+        assert sync_of(waiting).status == SyncStatus.CREATED
+        assert newcomer.acquire()  # and now the newcomer's
+        newcomer.release()
+    finally:
+        running.release()
+
+
+def test_a_backlog_drains_without_waiting_for_a_place(
+    redis_url, business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """A full batch due is a backlog: its drains are bounded per org (SYNC_DRAINS_PER_ORG),
+    not by the places for small batches, so they never wait behind other orgs' small ones."""
+    settings.SYNC_SMALL_DRAINS = 1
+    settings.SYNC_BATCH_SIZE = 3
+    enable(business)
+    for n in range(4):
+        upsert(business, f"inq-{n}", **person(n))
+    running = DrainSlot(owner_id=10**9, token="another-orgs-drain")
+    assert running.acquire()
+    try:
+        assert sync_drain_run(source_id=business.pk) == 4
+    finally:
+        running.release()
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
 
 
 def test_two_sweeps_of_ten_thousand_due_rows_enqueue_each_row_at_most_once(redis_url, db):  # type: ignore[no-untyped-def]

@@ -17,8 +17,11 @@ class SalesforceConfig(AppConfig):
             tasks,  # noqa: F401  (registers the Celery tasks)
         )
         from integrations.salesforce.card.status import source_status_for_home
-        from integrations.salesforce.sync.intake import sync_request_write
-        from integrations.salesforce.sync.scheduling import inquiry_sync_status, on_inquiry_changed
+        from integrations.salesforce.sync.intake import (
+            inquiry_sync_status,
+            on_inquiry_changed,
+            sync_request_write,
+        )
 
         # ready() may run more than once (Django's docs say so): register each callable once.
         if not any(w.handler is on_inquiry_changed for w in hooks.inquiry_changed_writes):

@@ -1,4 +1,5 @@
-"""The sync request made by the intake's own statement.
+"""What the intake asks of the sync and shows of it: the sync request made by the intake's own
+statement, the hook's handler, and the sync status the API shows.
 
 On PostgreSQL the core writes an inquiry and every integration's row about it in one statement
 (`autorespond.hooks.InquiryChangedWrite`): here, the Salesforce integration's `InquirySync`
@@ -27,15 +28,45 @@ from autorespond.db import (
 )
 from autorespond.hooks import InquiryChangedWrite
 from autorespond.models import Inquiry
-from integrations.salesforce.models import InquirySync
+from integrations.salesforce.models import InquirySync, SyncStatus
 from integrations.salesforce.sync.scheduling import (
     enqueue_requested,
-    on_inquiry_changed,
+    request_sync,
     request_sync_on_conflict,
     request_sync_values,
 )
 
 RESULT = "salesforce_sync_requested"
+
+
+def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:
+    """The inquiry's sync status as the ingestion API shows it (`sync` in README), or None
+    before its first sync was requested. Registered with `autorespond.hooks`. Uses the row
+    cached on the inquiry when `request_sync` just wrote it (no query)."""
+    try:
+        sync = inquiry.salesforce_sync
+    except InquirySync.DoesNotExist:
+        return None
+    return {
+        "status": sync.status,
+        # The enum's label: `get_status_display()` builds a dict of all choices on every call.
+        "status_label": SyncStatus(sync.status).label,
+        "salesforce_object": sync.sobject,
+        "salesforce_id": sync.record_id,
+        "error_code": sync.error_code,
+        "error_message": sync.error_message,
+        "failed_attempts": sync.attempt_count,
+        "last_attempt_at": sync.last_attempt_at,
+        "next_attempt_at": (
+            sync.due_at if sync.status in (SyncStatus.RETRYING, SyncStatus.WAITING_BUDGET) else None
+        ),
+        "synced_at": sync.synced_at,
+    }
+
+
+def on_inquiry_changed(inquiry: Inquiry) -> None:
+    """`autorespond.hooks` handler: an inquiry was created or changed, so sync it."""
+    request_sync(inquiry=inquiry)
 
 
 def _inquiry_index() -> int:

@@ -313,36 +313,6 @@ def schedule_next(passes: Iterable[tuple[int, int, float]]) -> None:
         enqueue_drain(source_id, seconds or None)
 
 
-def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:
-    """The inquiry's sync status as the ingestion API shows it (`sync` in README), or None
-    before its first sync was requested. Registered with `autorespond.hooks`. Uses the row
-    cached on the inquiry when `request_sync` just wrote it (no query)."""
-    try:
-        sync = inquiry.salesforce_sync
-    except InquirySync.DoesNotExist:
-        return None
-    return {
-        "status": sync.status,
-        # The enum's label: `get_status_display()` builds a dict of all choices on every call.
-        "status_label": SyncStatus(sync.status).label,
-        "salesforce_object": sync.sobject,
-        "salesforce_id": sync.record_id,
-        "error_code": sync.error_code,
-        "error_message": sync.error_message,
-        "failed_attempts": sync.attempt_count,
-        "last_attempt_at": sync.last_attempt_at,
-        "next_attempt_at": (
-            sync.due_at if sync.status in (SyncStatus.RETRYING, SyncStatus.WAITING_BUDGET) else None
-        ),
-        "synced_at": sync.synced_at,
-    }
-
-
-def on_inquiry_changed(inquiry: Inquiry) -> None:
-    """`autorespond.hooks` handler: an inquiry was created or changed, so sync it."""
-    request_sync(inquiry=inquiry)
-
-
 def sync_retry(*, sync: InquirySync) -> InquirySync:
     """A person's Retry (the card's button): forget the failure count and sync again now."""
     InquirySync.objects.filter(pk=sync.pk).update(attempt_count=0)

@@ -111,8 +111,10 @@ class PlannedWrite:
             headers, duplicate_rule=dataclasses.replace(rule, allow_save=True)
         )
 
-    # A busy plan's wait before its next pass (seconds), when not the usual one.
+    # A busy plan's wait before its next pass (seconds), when not the usual one, and why it
+    # waits, when not the usual reason (another sync creating the person's record).
     retry_in: float | None = None
+    busy_message: str = ""
     # A "follow" plan: the same person's create earlier in the batch, whose new record this
     # item then updates (or skips, with Create only for new leads) in the same pass.
     leader: PlannedWrite | None = None

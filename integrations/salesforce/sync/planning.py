@@ -203,7 +203,30 @@ def plan_writes(
             plans[index] = PlannedWrite(
                 item, "update", match.sobject, match.record_id, match, link=LINK_MATCHED
             )
-    return [plans[index] for index in range(len(items))]
+    return _one_update_per_record([plans[index] for index in range(len(items))])
+
+
+def _one_update_per_record(plans: list[PlannedWrite]) -> list[PlannedWrite]:
+    """Two items of one batch that update the same existing record: the first (due first) is
+    written, the later one waits a pass and is then written after it, so the record ends with
+    the later inquiry's values. Why: a batch's updates go in one sObject Collections request,
+    and one request must not name a record twice (Apex's DML refuses a list with a duplicate
+    id, "Duplicate id in list"), which could refuse the whole batch's updates."""
+    seen: set[str] = set()
+    kept = []
+    for plan in plans:
+        if plan.action == "update" and plan.record_id in seen:
+            plan = PlannedWrite(
+                plan.item,
+                "busy",
+                plan.sobject,
+                retry_in=BATCH_BUSY_RETRY_SECONDS,
+                busy_message="Another inquiry of this person is written to the same record first.",
+            )
+        elif plan.action == "update":
+            seen.add(plan.record_id)
+        kept.append(plan)
+    return kept
 
 
 def _leader_of(

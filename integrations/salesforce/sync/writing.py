@@ -112,7 +112,10 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 plan.item,
                 SyncStatus.RETRYING,
                 retry_in=LOCK_BUSY_RETRY_SECONDS if plan.retry_in is None else plan.retry_in,
-                error=PersonBusy("PERSON_BUSY", "Another sync is creating this person's record."),
+                error=PersonBusy(
+                    "PERSON_BUSY",
+                    plan.busy_message or "Another sync is creating this person's record.",
+                ),
             )
 
     creates = [p for p in plans if p.action == "create"]

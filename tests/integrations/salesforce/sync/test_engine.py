@@ -291,6 +291,37 @@ def test_two_inquiries_of_one_person_in_one_drain_make_one_record_in_one_pass(
     assert rest_calls(control, org) == 2
 
 
+def test_two_inquiries_of_one_known_person_in_one_drain_update_the_record_one_after_the_other(
+    business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """Two inquiries of a person the org already has, in one batch: one Collections request
+    must not name a record twice, so the first updates the record and the second waits a pass,
+    then updates it too; the record ends with the second's values."""
+    settings.SYNC_DRAIN_SECONDS = 0  # one batch per drain task
+    control.insert_record(
+        org["org_id"],
+        "Lead",
+        {"FirstName": "Ann", "LastName": "Lee", "Company": "Lee Bakery", "Email": PERSON["email"]},
+    )
+    enable(business)
+    first = upsert(business, "a", **{**PERSON, "city": "Springfield"})
+    second = upsert(business, "b", **{**PERSON, "city": "Shelbyville"})
+    assert sync_drain_run(source_id=business.pk) == 2
+    assert sync_of(first).status == SyncStatus.UPDATED
+    waiting = sync_of(second)
+    assert waiting.status == SyncStatus.RETRYING
+    assert (waiting.error_code, waiting.error_message) == (
+        "PERSON_BUSY",
+        "Another inquiry of this person is written to the same record first.",
+    )
+    InquirySync.objects.filter(inquiry=second).update(due_at=timezone.now())
+    sync_drain_run(source_id=business.pk)
+    assert sync_of(second).status == SyncStatus.UPDATED
+    (lead,) = leads(control, org)
+    assert lead["City"] == "Shelbyville"
+    assert sync_of(first).record_id == sync_of(second).record_id == lead["Id"]
+
+
 def test_two_people_sharing_a_phone_in_one_drain_are_two_records(
     business, connection, control, org
 ):  # type: ignore[no-untyped-def]

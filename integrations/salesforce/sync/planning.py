@@ -51,6 +51,7 @@ BATCH_BUSY_RETRY_SECONDS = 0.5
 # Items of one batch that may follow one new person's create (the others wait a pass): each
 # rank's updates are one more subrequest of the batch's write call.
 MAX_FOLLOWERS = 3
+SAME_RECORD_FIRST = "Another inquiry of this person is written to the same record first."
 
 
 def _find_lost_create(client: SalesforceClient, item: SyncItem) -> Match | None:
@@ -207,24 +208,29 @@ def plan_writes(
 
 
 def _one_update_per_record(plans: list[PlannedWrite]) -> list[PlannedWrite]:
-    """Two items of one batch that update the same existing record: the first (due first) is
-    written, the later one waits a pass and is then written after it, so the record ends with
-    the later inquiry's values. Why: a batch's updates go in one sObject Collections request,
-    and one request must not name a record twice (Apex's DML refuses a list with a duplicate
-    id, "Duplicate id in list"), which could refuse the whole batch's updates."""
-    seen: set[str] = set()
+    """Two items of one batch that update the same existing record: the first (due first)
+    updates it, and each later one follows it (`follow`, up to `MAX_FOLLOWERS`): its update
+    goes after the first one's, in the same write call where the batch has one, so the record
+    ends with the later inquiry's values; else, and past the limit, it waits a pass. Why: a
+    batch's updates go in one sObject Collections request, and one request must not name a
+    record twice (Apex's DML refuses a list with a duplicate id, "Duplicate id in list"), which
+    could refuse the whole batch's updates."""
+    first_of: dict[str, PlannedWrite] = {}
+    ranks: dict[str, int] = {}
     kept = []
     for plan in plans:
-        if plan.action == "update" and plan.record_id in seen:
-            plan = PlannedWrite(
-                plan.item,
-                "busy",
-                plan.sobject,
+        if plan.action == "update" and plan.record_id in first_of:
+            rank = ranks[plan.record_id] = ranks.get(plan.record_id, 0) + 1
+            plan = dataclasses.replace(
+                plan,
+                action="follow" if rank <= MAX_FOLLOWERS else "busy",
+                leader=first_of[plan.record_id] if rank <= MAX_FOLLOWERS else None,
+                follow_rank=rank,
                 retry_in=BATCH_BUSY_RETRY_SECONDS,
-                busy_message="Another inquiry of this person is written to the same record first.",
+                busy_message=SAME_RECORD_FIRST,
             )
         elif plan.action == "update":
-            seen.add(plan.record_id)
+            first_of[plan.record_id] = plan
         kept.append(plan)
     return kept
 

@@ -80,10 +80,13 @@ def together_parts(
     ]
     # The calls the separate writes would make (new Accounts: one call for a lone Contact with
     # its Account, else one for the Accounts and one for their Contacts).
+    # Followers of an update (the same record updated twice): one call per rank.
+    update_ranks = {f.follow_rank for f in followers if f.leader and f.leader.action == "update"}
     separate = (
         len(plan_groups(plain))
         + (2 if len(pairs) > 1 else len(pairs))
         + len({key for p in [*ups, *followers] for key in plan_groups([p])})
+        + len(update_ranks)
     )
     if separate <= 1:
         return []
@@ -105,7 +108,7 @@ def together_parts(
         add(_Part("creates" if group[0].action == "create" else "updates", group))
     for plan in pairs:
         add(_Part("pair", [plan]), reserve=1 if followers else 0)
-    included = {id(p) for part in parts for p in part.plans if part.kind != "updates"}
+    included = {id(p) for part in parts for p in part.plans}
     led = [f for f in followers if f.leader is not None and id(f.leader) in included]
     # One group per rank (a record's second follower is updated after its first, and no
     # collection carries one record twice) and per the followers' headers and record type.
@@ -123,9 +126,10 @@ def write_together(
     `write_group`'s, and per follower.
 
     A follower's record id is a reference to its leader's result (`@{creates0[3].id}`, or
-    `@{create2.id}` for a single create): if the leader's create failed, or a reference cannot
-    be resolved, the follower's subrequest fails as a whole and each follower then waits or is
-    updated as before (`write_plan`), so no record is written twice and none is lost. A Contact
+    `@{create2.id}` for a single create), or the record its leader updates: if the leader's
+    create failed, or a reference cannot be resolved, the follower's subrequest fails as a
+    whole and each follower then waits or is updated as before (`write_plan`), so no record is
+    written twice and none is lost. A Contact
     whose new Account a duplicate rule blocked in favour of an existing Account gets no result:
     it joins that Account (`plan.account_id`) and is created as before. The new Accounts are
     remembered in their companies' claims at once."""
@@ -172,6 +176,8 @@ def write_together(
             if operation == "create" and plan.account_id:
                 values = {**values, "AccountId": plan.account_id}
             records.append(SObjectRecord(sobject, values, record_id or None))
+            if part.kind == "updates":
+                reference[id(plan)] = plan.record_id  # its followers update the same record
             if operation == "create":
                 many = len(part.plans) > 1
                 reference[id(plan)] = (

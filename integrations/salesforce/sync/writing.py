@@ -32,7 +32,7 @@ from integrations.salesforce.sync.claims import (
     mark_pending_create,
     release_claims,
 )
-from integrations.salesforce.sync.degrade import write_degrading
+from integrations.salesforce.sync.degrade import WriteResult, write_degrading
 from integrations.salesforce.sync.duplicates import (
     blocked_error,
     duplicate_detail,
@@ -74,6 +74,36 @@ def _created(plan: PlannedWrite, record_id: str, detail: dict[str, Any]) -> Writ
     header): the record is the inquiry's own."""
     return WriteOutcome(
         plan.item, SyncStatus.CREATED, plan.sobject, record_id, LINK_CREATED, detail=detail
+    )
+
+
+def _update_follower_outcome(plan: PlannedWrite, sent: WriteResult | None) -> WriteOutcome:
+    """A later inquiry's update of a record its batch updates first (`planning`'s one update
+    per record): written after the first in the batch's one call, or, when it was not in that
+    call or failed there, back in a moment on its own (its own error, if any, is then
+    recorded by that pass)."""
+    if sent is not None and sent[2] is None:
+        mapped = sent[3]
+        lost_create = plan.match is not None and plan.match.reason == "lost_create"
+        return WriteOutcome(
+            plan.item,
+            SyncStatus.CREATED if lost_create else SyncStatus.UPDATED,
+            plan.sobject,
+            plan.record_id,
+            plan.link,
+            detail={
+                "action": "update",
+                "api": _api_of(plan.item.headers),
+                "truncated": mapped.truncation_detail(),
+                "left_out": mapped.left_out_detail(),
+                "match": plan.match.as_detail() if plan.match else {},
+            },
+        )
+    return WriteOutcome(
+        plan.item,
+        SyncStatus.RETRYING,
+        retry_in=LOCK_BUSY_RETRY_SECONDS if plan.retry_in is None else plan.retry_in,
+        error=PersonBusy("PERSON_BUSY", plan.busy_message or "Another sync holds this person."),
     )
 
 
@@ -240,6 +270,9 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     resent: set[int] = set()  # leaders one of whose followers is sent again below
     for index, plan in enumerate(plans):
         if plan.action != "follow":
+            continue
+        if plan.leader is not None and plan.leader.action == "update":
+            outcomes[index] = _update_follower_outcome(plan, followed.get(id(plan)))
             continue
         made = outcomes.get(index_of[id(plan.leader)]) if plan.leader is not None else None
         busy = WriteOutcome(

@@ -295,8 +295,9 @@ def test_two_inquiries_of_one_known_person_in_one_drain_update_the_record_one_af
     business, connection, control, org, settings
 ):  # type: ignore[no-untyped-def]
     """Two inquiries of a person the org already has, in one batch: one Collections request
-    must not name a record twice, so the first updates the record and the second waits a pass,
-    then updates it too; the record ends with the second's values."""
+    must not name a record twice, so the second follows the first: its update goes after the
+    first's, in the same write call (a look-up and one Composite call for both), and the record
+    ends with the second's values."""
     settings.SYNC_DRAIN_SECONDS = 0  # one batch per drain task
     control.insert_record(
         org["org_id"],
@@ -306,20 +307,43 @@ def test_two_inquiries_of_one_known_person_in_one_drain_update_the_record_one_af
     enable(business)
     first = upsert(business, "a", **{**PERSON, "city": "Springfield"})
     second = upsert(business, "b", **{**PERSON, "city": "Shelbyville"})
+    before = rest_calls(control, org)
     assert sync_drain_run(source_id=business.pk) == 2
-    assert sync_of(first).status == SyncStatus.UPDATED
-    waiting = sync_of(second)
-    assert waiting.status == SyncStatus.RETRYING
+    assert sync_of(first).status == sync_of(second).status == SyncStatus.UPDATED
+    (lead,) = leads(control, org)
+    assert lead["City"] == "Shelbyville"
+    assert sync_of(first).record_id == sync_of(second).record_id == lead["Id"]
+    assert rest_calls(control, org) - before == 2  # the look-up, then one Composite call
+
+
+def test_more_updates_of_one_record_than_may_follow_wait_a_pass(
+    business, connection, control, org, settings
+):  # type: ignore[no-untyped-def]
+    """Past the followers one call takes for a record, the next inquiry of the same known
+    person waits a pass (PERSON_BUSY, saying why) and is then written after the others."""
+    settings.SYNC_DRAIN_SECONDS = 0
+    control.insert_record(
+        org["org_id"],
+        "Lead",
+        {"FirstName": "Ann", "LastName": "Lee", "Company": "Lee Bakery", "Email": PERSON["email"]},
+    )
+    enable(business)
+    cities = ["Springfield", "Shelbyville", "Ogdenville", "North Haverbrook", "Capital City"]
+    syncs = [upsert(business, f"i{n}", **{**PERSON, "city": city}) for n, city in enumerate(cities)]
+    assert sync_drain_run(source_id=business.pk) == 5
+    statuses = [sync_of(inquiry).status for inquiry in syncs]
+    assert statuses == [SyncStatus.UPDATED] * 4 + [SyncStatus.RETRYING]
+    waiting = sync_of(syncs[-1])
     assert (waiting.error_code, waiting.error_message) == (
         "PERSON_BUSY",
         "Another inquiry of this person is written to the same record first.",
     )
-    InquirySync.objects.filter(inquiry=second).update(due_at=timezone.now())
+    assert leads(control, org)[0]["City"] == "North Haverbrook"
+    InquirySync.objects.filter(inquiry=syncs[-1]).update(due_at=timezone.now())
     sync_drain_run(source_id=business.pk)
-    assert sync_of(second).status == SyncStatus.UPDATED
+    assert sync_of(syncs[-1]).status == SyncStatus.UPDATED
     (lead,) = leads(control, org)
-    assert lead["City"] == "Shelbyville"
-    assert sync_of(first).record_id == sync_of(second).record_id == lead["Id"]
+    assert lead["City"] == "Capital City"
 
 
 def test_two_people_sharing_a_phone_in_one_drain_are_two_records(

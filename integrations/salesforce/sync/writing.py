@@ -91,13 +91,7 @@ def _update_follower_outcome(plan: PlannedWrite, sent: WriteResult | None) -> Wr
             plan.sobject,
             plan.record_id,
             plan.link,
-            detail={
-                "action": "update",
-                "api": _api_of(plan.item.headers),
-                "truncated": mapped.truncation_detail(),
-                "left_out": mapped.left_out_detail(),
-                "match": plan.match.as_detail() if plan.match else {},
-            },
+            detail=_update_detail(plan, mapped, plan.match),
         )
     return WriteOutcome(
         plan.item,
@@ -105,6 +99,20 @@ def _update_follower_outcome(plan: PlannedWrite, sent: WriteResult | None) -> Wr
         retry_in=LOCK_BUSY_RETRY_SECONDS if plan.retry_in is None else plan.retry_in,
         error=PersonBusy("PERSON_BUSY", plan.busy_message or "Another sync holds this person."),
     )
+
+
+def _update_detail(
+    plan: PlannedWrite, mapped: SalesforceFields, match: Match | None
+) -> dict[str, Any]:
+    """The stored detail of an update: the API used, what was truncated or left out, and the
+    match that chose the record."""
+    return {
+        "action": "update",
+        "api": _api_of(plan.item.headers),
+        "truncated": mapped.truncation_detail(),
+        "left_out": mapped.left_out_detail(),
+        "match": match.as_detail() if match else {},
+    }
 
 
 def _api_of(headers: SoapHeaders) -> str:
@@ -294,13 +302,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 made.sobject,
                 made.record_id,
                 LINK_MATCHED,
-                detail={
-                    "action": "update",
-                    "api": _api_of(plan.item.headers),
-                    "truncated": mapped.truncation_detail(),
-                    "left_out": mapped.left_out_detail(),
-                    "match": match.as_detail(),
-                },
+                detail=_update_detail(plan, mapped, match),
             )
             continue
         if plan.item.settings.only_new_leads:
@@ -344,13 +346,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
                 written.extend(write_with_degrade(client, "update", unsent))
             for plan, _record_id, error, mapped in written:
                 index = index_of[id(plan)]
-                detail = {
-                    "action": "update",
-                    "api": _api_of(plan.item.headers),
-                    "truncated": mapped.truncation_detail(),
-                    "left_out": mapped.left_out_detail(),
-                    "match": plan.match.as_detail() if plan.match else {},
-                }
+                detail = _update_detail(plan, mapped, plan.match)
                 if error is None:
                     lost_create = plan.match is not None and plan.match.reason == "lost_create"
                     outcomes[index] = WriteOutcome(

@@ -15,7 +15,6 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from autorespond.db import (
@@ -30,7 +29,7 @@ from autorespond.hooks import InquiryChangedWrite
 from autorespond.models import Inquiry
 from integrations.salesforce.models import InquirySync, SyncStatus
 from integrations.salesforce.sync.scheduling import (
-    enqueue_requested,
+    enqueue_after_commit,
     request_sync,
     request_sync_on_conflict,
     request_sync_values,
@@ -106,12 +105,12 @@ def _constant_params() -> tuple[tuple[Any, ...], tuple[int, ...]]:
     request's Python on every POST; they never change, and the times are aware datetimes,
     which PostgreSQL takes as they are (`insert_params`), so only they are set per statement."""
     now = timezone.now()
-    params = insert_params(InquirySync, {"inquiry_id": 0, **request_sync_values(now)})
-    fields = insert_fields(InquirySync)
+    values = request_sync_values(now)
+    params = insert_params(InquirySync, {"inquiry_id": 0, **values})
     times = [
         i
-        for i, f in enumerate(fields)
-        if getattr(f, "auto_now", False) or request_sync_values(now).get(f.attname) is now
+        for i, f in enumerate(insert_fields(InquirySync))
+        if getattr(f, "auto_now", False) or values.get(f.attname) is now
     ]
     index = _inquiry_index()
     del params[index]
@@ -126,8 +125,7 @@ def sync_request_applied(inquiry: Inquiry, row: Sequence[Any] | None, changed: b
         sync = from_returned(InquirySync, row)
         sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
     if changed:
-        inquiry_id, source_id = inquiry.pk, inquiry.source_id
-        transaction.on_commit(lambda: enqueue_requested(inquiry_id, source_id))
+        enqueue_after_commit(inquiry)
 
 
 def sync_request_write() -> InquiryChangedWrite:

@@ -255,9 +255,15 @@ def request_sync(*, inquiry: Inquiry) -> InquirySync:
     sync = fetch_returned(InquirySync, _request_sync_statement(vendor()), params)
     assert sync is not None  # an upsert always returns its row
     sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
+    enqueue_after_commit(inquiry)
+    return sync
+
+
+def enqueue_after_commit(inquiry: Inquiry) -> None:
+    """Once the transaction that requested `inquiry`'s sync commits (at once outside one),
+    send what it needs (`enqueue_requested`)."""
     inquiry_id, source_id = inquiry.pk, inquiry.source_id
     transaction.on_commit(lambda: enqueue_requested(inquiry_id, source_id))
-    return sync
 
 
 def request_sync_values(now: dt.datetime | None = None) -> dict[str, Any]:

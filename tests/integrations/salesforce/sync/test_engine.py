@@ -291,6 +291,15 @@ def test_two_inquiries_of_one_person_in_one_drain_make_one_record_in_one_pass(
     assert rest_calls(control, org) == 2
 
 
+def known_lead(control: Any, org: dict[str, Any]) -> None:
+    """The org already has PERSON as a Lead (made in Salesforce, not by us)."""
+    control.insert_record(
+        org["org_id"],
+        "Lead",
+        {"FirstName": "Ann", "LastName": "Lee", "Company": "Lee Bakery", "Email": PERSON["email"]},
+    )
+
+
 def test_two_inquiries_of_one_known_person_in_one_drain_update_the_record_one_after_the_other(
     business, connection, control, org, settings
 ):  # type: ignore[no-untyped-def]
@@ -299,11 +308,7 @@ def test_two_inquiries_of_one_known_person_in_one_drain_update_the_record_one_af
     first's, in the same write call (a look-up and one Composite call for both), and the record
     ends with the second's values."""
     settings.SYNC_DRAIN_SECONDS = 0  # one batch per drain task
-    control.insert_record(
-        org["org_id"],
-        "Lead",
-        {"FirstName": "Ann", "LastName": "Lee", "Company": "Lee Bakery", "Email": PERSON["email"]},
-    )
+    known_lead(control, org)
     enable(business)
     first = upsert(business, "a", **{**PERSON, "city": "Springfield"})
     second = upsert(business, "b", **{**PERSON, "city": "Shelbyville"})
@@ -322,11 +327,7 @@ def test_more_updates_of_one_record_than_may_follow_wait_a_pass(
     """Past the followers one call takes for a record, the next inquiry of the same known
     person waits a pass (PERSON_BUSY, saying why) and is then written after the others."""
     settings.SYNC_DRAIN_SECONDS = 0
-    control.insert_record(
-        org["org_id"],
-        "Lead",
-        {"FirstName": "Ann", "LastName": "Lee", "Company": "Lee Bakery", "Email": PERSON["email"]},
-    )
+    known_lead(control, org)
     enable(business)
     cities = ["Springfield", "Shelbyville", "Ogdenville", "North Haverbrook", "Capital City"]
     syncs = [upsert(business, f"i{n}", **{**PERSON, "city": city}) for n, city in enumerate(cities)]

@@ -39,7 +39,8 @@ from integrations.salesforce.api.errors import (
 )
 from integrations.salesforce.connections import card_link, connection_owner_emails
 from integrations.salesforce.models import InquirySync, SalesforceConnection, SyncStatus
-from integrations.salesforce.sync.scheduling import inheriting_source_ids, schedule_next
+from integrations.salesforce.sync.drain_groups import inheriting_source_ids
+from integrations.salesforce.sync.scheduling import schedule_next
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +187,8 @@ def breaker_succeeded(connection: SalesforceConnection) -> int:
 
 
 def _org_source_ids(connection: SalesforceConnection) -> list[int]:
-    ids: list[int] = []
-    for other in _org(connection).select_related("source"):
-        ids.extend(inheriting_source_ids(other.source))
-    return sorted(set(ids))
+    owners = list(_org(connection).values_list("source_id", flat=True))
+    return sorted(set(inheriting_source_ids(owners)))
 
 
 def _release(connection: SalesforceConnection, *, status: str, code: str | None) -> int:

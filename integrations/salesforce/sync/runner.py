@@ -36,6 +36,7 @@ from integrations.salesforce.models import (
 from integrations.salesforce.oauth.tokens import salesforce_client
 from integrations.salesforce.selectors import EffectiveSettings, effective_salesforce_settings
 from integrations.salesforce.sync.claims import remember_people
+from integrations.salesforce.sync.drain_groups import drain_group
 from integrations.salesforce.sync.health import (
     BREAKER,
     BUDGET,
@@ -73,7 +74,6 @@ from integrations.salesforce.sync.scheduling import (
     drains_per_org,
     enqueue_drain,
     has_full_batch,
-    inheriting_source_ids,
     lease_due_syncs,
     new_lease_token,
     next_due_in,
@@ -88,6 +88,9 @@ DRAIN_BUSY_RETRY_SECONDS = 0.5
 # A drain that finds every place for small batches taken comes back after this many seconds,
 # unless a drain that ends sends it sooner (`DrainSlot.release`).
 SMALL_DRAIN_RETRY_SECONDS = 1.0
+# A sync whose batch went through another source's connection that Salesforce refused comes
+# back after this many seconds, through its own connection (`_through_other`).
+SHARED_CONNECTION_RETRY_SECONDS = 1.0
 
 
 def _gates(
@@ -143,6 +146,27 @@ def _connection_needs_reconnect(connection: SalesforceConnection, error: Salesfo
     )
 
 
+# A leased row that passed the gates, with its own source's connection.
+_Member = tuple[InquirySync, SyncItem, SalesforceConnection]
+
+
+def _through_other(result: AttemptResult, used: SalesforceConnection) -> AttemptResult:
+    """The result of a sync written through another source's connection to its org and user
+    (`used`): when Salesforce refused that connection (now marked, `_connection_needs_reconnect`
+    or the refused refresh), the sync's own connection may still be fine, so it comes back
+    soon, through its own, rather than wait for a reconnect it does not need."""
+    if not isinstance(result.error, SalesforceAuthError):
+        return result
+    error = SalesforceTransientError(
+        "SHARED_CONNECTION_REFUSED",
+        f"Salesforce refused the connection of {used.source} to this org "
+        f"({result.error.error_code}); retrying with this source's own connection.",
+    )
+    return dataclasses.replace(
+        result, status=SyncStatus.RETRYING, error=error, retry_in=SHARED_CONNECTION_RETRY_SECONDS
+    )
+
+
 # --------------------------------------------------------------------------- one org's batch
 
 
@@ -180,7 +204,9 @@ def _attempt_org(
     pairs: Sequence[tuple[InquirySync, SyncItem]],
     beat: Heartbeat,
 ) -> dict[int, AttemptResult]:
-    """Sync the items of one org together: health gate, person locks, one plan, one write."""
+    """Sync the items of one org and Salesforce user together, through `connection` (one of
+    theirs): health gate, person locks, one plan, one write. Each item keeps its own source's
+    settings (record type, headers, options); the writes group by them."""
     org_id = connection.org_id
     pause, probe = org_gate(connection)
     if pause is not None:
@@ -299,7 +325,8 @@ def _run_leased(
         if renew is not None:
             beat.also(renew)
         try:
-            groups: dict[int, tuple[SalesforceConnection, list[tuple[InquirySync, SyncItem]]]] = {}
+            # By org and Salesforce user: the sources of a drain group share one client.
+            groups: dict[tuple[str, str], list[_Member]] = {}
             effective_of: dict[int, EffectiveSettings] = {}
             for row in rows:
                 try:
@@ -313,15 +340,22 @@ def _run_leased(
                     results[row.pk] = stopped
                     continue
                 assert item is not None and connection is not None
-                groups.setdefault(connection.pk, (connection, []))[1].append((row, item))
-            for connection, pairs in groups.values():
+                key = (connection.org_id, connection.user_id)
+                groups.setdefault(key, []).append((row, item, connection))
+            for members in groups.values():
+                # The same connection each time (its HTTP session and token stay warm).
+                chosen = min((connection for *_, connection in members), key=lambda c: c.pk)
+                pairs = [(row, item) for row, item, _ in members]
                 try:
-                    results.update(_attempt_org(connection, pairs, beat))
+                    results.update(_attempt_org(chosen, pairs, beat))
                 except SoftTimeLimitExceeded:
                     raise
                 except Exception as exc:
                     for row, _item in pairs:
                         results.setdefault(row.pk, crashed(exc, row.inquiry_id))
+                for row, _item, connection in members:
+                    if connection.pk != chosen.pk:
+                        results[row.pk] = _through_other(results[row.pk], chosen)
         except SoftTimeLimitExceeded:
             for row in rows:
                 results.setdefault(
@@ -364,25 +398,27 @@ def sync_inquiry_run(*, inquiry_id: int) -> AttemptResult | None:
 
 
 def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
-    """Sync the due inquiries of the org `source_id` sends to (the drain task's body): up to
+    """Sync the due inquiries of the drain group of `source_id` (the drain task's body: the
+    sources that write to its org as its Salesforce user, `drain_group`): up to
     `SYNC_BATCH_SIZE` of them together, oldest due first, then the next batch of what is due by
     then, for up to `SYNC_DRAIN_SECONDS`; then send the next drain if more are due now or later.
     Returns how many syncs it ran.
 
     Going on in the same task rather than through a new message saves the message's round
-    trip and this set-up (the org's owner and sources) per batch; the time bound hands the
-    worker back so that other orgs' drains, queued behind, take their turn. A drain of less
-    than a full batch first takes one of the places for small batches (`DrainSlot`); with
-    none free its org waits in line (returns 0, its rows still due), and it stops after a
-    small batch when other orgs wait."""
+    trip and this set-up (the group's sources) per batch; the time bound hands the worker back
+    so that other orgs' drains, queued behind, take their turn. A drain of less than a full
+    batch first takes one of the places for small batches (`DrainSlot`); with none free its
+    group waits in line (returns 0, its rows still due), and it stops after a small batch when
+    other groups wait. The group's running count, place and continuations are kept under its
+    key, whichever of its sources the message named."""
     token = new_lease_token()
     try:
         source = Source.objects.filter(pk=source_id).first()
         if source is None:
             drain_started([source_id])
             return 0
-        owner = effective_salesforce_settings(source=source).owner
-        source_ids = inheriting_source_ids(owner)
+        group = drain_group(source=source)
+        source_ids = group.source_ids
         if source.pk not in source_ids:  # pragma: no cover - defensive
             source_ids.append(source.pk)
     except (OperationalError, InterfaceError):
@@ -392,13 +428,13 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
         enqueue_drain(source_id, INFRASTRUCTURE_RETRY_BASE_SECONDS)
         return 0
     done = 0
-    slot = DrainSlot(owner.pk, token)
-    with drain_running(owner.pk, token) as (running, renew):
+    slot = DrainSlot(group.key, token)
+    with drain_running(group.key, token) as (running, renew):
         if running > (drains_per_org() if parallel else 1):
-            # Another drain of the org is running: what is due now goes in its next batch, or
+            # Another drain of the group is running: what is due now goes in its next batch, or
             # in ours when we come back in a moment (in case it has just looked for more).
             # The drain-queued marks stay: this retry is the message waiting for those rows.
-            enqueue_drain(owner.pk, DRAIN_BUSY_RETRY_SECONDS)
+            enqueue_drain(group.key, DRAIN_BUSY_RETRY_SECONDS)
             return 0
         if not parallel and batch_size() > 1 and not slot.acquire():
             try:
@@ -406,10 +442,10 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
             except (OperationalError, InterfaceError):
                 backlog = False
             if not backlog:
-                # Every place for small batches is taken: the org waits in line, and what
+                # Every place for small batches is taken: the group waits in line, and what
                 # arrives meanwhile joins its batch. A drain that ends sends the oldest
-                # waiting org's drain; this retry is the fallback. The marks stay.
-                enqueue_drain(owner.pk, SMALL_DRAIN_RETRY_SECONDS)
+                # waiting group's drain; this retry is the fallback. The marks stay.
+                enqueue_drain(group.key, SMALL_DRAIN_RETRY_SECONDS)
                 return 0
 
         def beat_renew() -> None:
@@ -419,6 +455,7 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
         try:
             until = time.monotonic() + drain_seconds()
             while True:
+                # Every source of the group: intake marks the source of each inquiry.
                 drain_started([source_id, *source_ids])
                 try:
                     ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
@@ -429,7 +466,7 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
                 full = len(ids) == batch_size() and batch_size() > 1
                 if full and running < drains_per_org():
                     # A backlog: another worker takes the next batch meanwhile.
-                    enqueue_drain(owner.pk, parallel=True)
+                    enqueue_drain(group.key, parallel=True)
                 if full and slot.held:
                     slot.release()  # a backlog needs no place (see DrainSlot)
                 if not ids:
@@ -439,7 +476,7 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
                 if batch_size() == 1 or time.monotonic() >= until:
                     break
                 if not full and slot.others_waiting():
-                    # Other orgs wait for a place: hand it over rather than take our org's
+                    # Other groups wait for a place: hand it over rather than take our group's
                     # next small batch (our continuation queues behind them, below).
                     break
         finally:
@@ -449,5 +486,5 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
     except (OperationalError, InterfaceError):
         soonest = float(INFRASTRUCTURE_RETRY_BASE_SECONDS)
     if soonest is not None:
-        enqueue_drain(owner.pk, soonest or None)
+        enqueue_drain(group.key, soonest or None)
     return done

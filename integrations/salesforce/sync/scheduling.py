@@ -468,20 +468,3 @@ def next_due_in(*, source_ids: list[int]) -> float | None:
     if soonest is None:
         return None
     return max(0.0, (soonest - now).total_seconds())
-
-
-def inheriting_source_ids(owner: Source) -> list[int]:
-    """`owner` and every source below it whose settings come from it ("Inherit from parent",
-    possibly over several levels): the sources whose syncs one drain of its org takes."""
-    ids = [owner.pk]
-    frontier = [owner.pk]
-    while frontier:
-        frontier = list(
-            Source.objects.filter(
-                parent_id__in=frontier, salesforce_settings__inherit_from_parent=True
-            )
-            .exclude(pk__in=ids)
-            .values_list("pk", flat=True)
-        )
-        ids.extend(frontier)
-    return ids

@@ -69,11 +69,16 @@ def authorize(
     login_url: str | None = None,
     **kwargs: Any,
 ) -> tuple[OAuth2Session, str, str]:
-    """Run the authorize step (auto-approved); returns (client, callback URL, verifier)."""
+    """Run the authorize step (auto-approved); returns (client, callback URL, verifier).
+    `login_hint` (a username) logs in as that user rather than the org's admin."""
+    login_hint = kwargs.pop("login_hint", "")
+    hint = {"login_hint": login_hint} if login_hint else {}
     client = oauth_session(server, org, **kwargs)
     verifier = secrets.token_urlsafe(48)
     url, _state = client.create_authorization_url(
-        f"{login_url or server.login_url}/services/oauth2/authorize", code_verifier=verifier
+        f"{login_url or server.login_url}/services/oauth2/authorize",
+        code_verifier=verifier,
+        **hint,
     )
     response = requests.get(url, allow_redirects=False, timeout=10)
     assert response.status_code == 302, response.text

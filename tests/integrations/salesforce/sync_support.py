@@ -28,9 +28,12 @@ from salesforce_emulator import EmulatorServer
 from tests.salesforce_emulator.conftest import connect
 
 
-def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) -> Any:
-    """Connect `source` to `org` through the emulator's OAuth flow (auto-approved)."""
-    token = connect(server, org)
+def connect_source(
+    server: EmulatorServer, org: dict[str, Any], source: Source, *, username: str = ""
+) -> Any:
+    """Connect `source` to `org` through the emulator's OAuth flow (auto-approved), as the
+    org's admin or as the user `username`."""
+    token = connect(server, org, login_hint=username)
     _, org_id, user_id = token["id"].rsplit("/", 2)
     connection = SalesforceConnection.objects.create(
         source=source,
@@ -38,7 +41,7 @@ def connect_source(server: EmulatorServer, org: dict[str, Any], source: Source) 
         instance_url=token["instance_url"],
         org_id=org_id,
         user_id=user_id,
-        username=org["users"][0]["username"],
+        username=username or org["users"][0]["username"],
         access_token=token["access_token"],
         refresh_token=token.get("refresh_token", ""),
     )

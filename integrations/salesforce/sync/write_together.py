@@ -32,7 +32,12 @@ from integrations.salesforce.sync.mapping import (
     SalesforceFields,
     account_fields,
 )
-from integrations.salesforce.sync.write_calls import account_error, account_named_by, plan_groups
+from integrations.salesforce.sync.write_calls import (
+    account_error,
+    account_named_by,
+    create_accounts,
+    plan_groups,
+)
 
 
 @dataclasses.dataclass
@@ -116,6 +121,36 @@ def together_parts(
         for group in plan_groups([f for f in led if f.follow_rank == rank]).values():
             add(_Part("follows", group))
     return parts if sum(len(part.plans) for part in parts) > 1 else []
+
+
+def accounts_first_when_crowded(
+    client: SalesforceClient,
+    creates: Sequence[PlannedWrite],
+    updates: Sequence[PlannedWrite],
+    follows: Sequence[PlannedWrite],
+) -> list[tuple[PlannedWrite, str | None, SalesforceError | None, SalesforceFields]]:
+    """When the batch's new Contacts with new Accounts do not all fit in its one Composite
+    call (two subrequests each, beside the batch's groups; a batch of a drain group mixes one
+    card's Leads with another's Contacts), make all those Accounts first in one Collections
+    call (`create_accounts`): their Contacts then join the Contact creates' one subrequest, and
+    their followers stay in the call. One call more instead of the two (Accounts, Contacts) or
+    three (their followers too) of what did not fit. Returns the outcomes of the plans whose
+    Account was refused (not created; leave them out of the writes); the others now have
+    their `account_id` and no Account to create."""
+    parts = together_parts(creates, updates, follows)
+    included = {id(plan) for part in parts for plan in part.plans}
+    pairs = [
+        p
+        for p in creates
+        if p.create_account and not p.account_id and not p.write_headers.needs_soap
+    ]
+    if not parts or all(id(p) in included for p in pairs):
+        return []
+    refused = create_accounts(client, pairs)
+    for plan in pairs:
+        if plan.account_id:
+            plan.create_account = False
+    return refused
 
 
 def write_together(

@@ -61,7 +61,11 @@ from integrations.salesforce.sync.write_calls import (
     write_once,
     write_with_degrade,
 )
-from integrations.salesforce.sync.write_together import together_parts, write_together
+from integrations.salesforce.sync.write_together import (
+    accounts_first_when_crowded,
+    together_parts,
+    write_together,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +175,10 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     # The batch's first writes together in one Composite call where that saves calls; what
     # Salesforce refuses in it is written again as before (`degrade`, duplicate rules).
     follows = [p for p in plans if p.action == "follow"]
+    created.extend(accounts_first_when_crowded(client, creates, updates, follows))
+    if created:
+        refused = {id(plan) for plan, *_ in created}
+        creates = [p for p in creates if id(p) not in refused]
     first, followed = (
         write_together(client, parts)
         if (parts := together_parts(creates, updates, follows))

@@ -114,6 +114,30 @@ def test_cards_of_one_group_keep_their_own_header_options(redis_url, business, e
 
 
 @pytest.mark.django_db
+def test_a_groups_many_new_companies_make_their_accounts_first_and_share_one_write_call(
+    redis_url, business, east, control, org
+):  # type: ignore[no-untyped-def]
+    """Leads of one card and more new Contacts with new companies than fit in the one write
+    call two subrequests each: the Accounts are made first in one call, then every create in
+    one Composite call (what did not fit cost an Accounts call and a Contacts call more)."""
+    for n in range(3):
+        upsert(business, f"b-{n}", **person(n))
+    for n in range(16):
+        upsert(east, f"e-{n}", **person(100 + n), company=f"Shop {n}")
+    before = len(data_calls(control, org))
+
+    assert sync_drain_run(source_id=business.pk) == 19
+    calls = data_calls(control, org)[before:]
+    assert len(calls) == 3, [c["path"] for c in calls]  # look-up, Accounts, the creates
+    accounts = {a["Id"]: a["Name"] for a in control.records(org["org_id"], "Account")}
+    assert sorted(accounts.values()) == sorted(f"Shop {n}" for n in range(16))
+    joined = {c["Email"]: accounts[c["AccountId"]] for c in contacts(control, org)}
+    assert joined == {f"p{100 + n}@example.com": f"Shop {n}" for n in range(16)}
+    assert len(leads(control, org)) == 3
+    assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.CREATED}
+
+
+@pytest.mark.django_db
 def test_cards_of_one_org_connected_as_different_users_drain_apart(
     redis_url, emulator, business, east, control, org
 ):  # type: ignore[no-untyped-def]

@@ -434,7 +434,9 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
             # Another drain of the group is running: what is due now goes in its next batch, or
             # in ours when we come back in a moment (in case it has just looked for more).
             # The drain-queued marks stay: this retry is the message waiting for those rows.
-            enqueue_drain(group.key, DRAIN_BUSY_RETRY_SECONDS)
+            # It names this message's source, not the group's key: if the group changes
+            # meanwhile (a connection refused, a card switched), the source is still drained.
+            enqueue_drain(source_id, DRAIN_BUSY_RETRY_SECONDS)
             return 0
         if not parallel and batch_size() > 1 and not slot.acquire():
             try:
@@ -444,8 +446,9 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
             if not backlog:
                 # Every place for small batches is taken: the group waits in line, and what
                 # arrives meanwhile joins its batch. A drain that ends sends the oldest
-                # waiting group's drain; this retry is the fallback. The marks stay.
-                enqueue_drain(group.key, SMALL_DRAIN_RETRY_SECONDS)
+                # waiting group's drain; this retry is the fallback. The marks stay (so,
+                # as above, the retry names this message's source).
+                enqueue_drain(source_id, SMALL_DRAIN_RETRY_SECONDS)
                 return 0
 
         def beat_renew() -> None:

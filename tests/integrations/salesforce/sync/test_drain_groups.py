@@ -6,12 +6,17 @@ Celery worker.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
+from collections import Counter
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
+from autorespond.celery import app
 from autorespond.models import Source
 from integrations.salesforce.models import (
     ConnectionStatus,
@@ -22,6 +27,7 @@ from integrations.salesforce.models import (
 from integrations.salesforce.sync.drain_groups import drain_group
 from integrations.salesforce.sync.runner import sync_drain_run
 from integrations.salesforce.sync.scheduling import drain_running, enqueue_drain
+from integrations.salesforce.task_queue import SYNC_DRAIN
 from tests.factories import SourceFactory
 from tests.integrations.salesforce.sync.test_engine import queued_messages
 from tests.integrations.salesforce.sync.test_worker_sync import (
@@ -190,6 +196,45 @@ def test_a_drain_of_one_card_waits_while_the_groups_drain_runs(
         assert sync_drain_run(source_id=east.pk) == 0  # comes back in a moment
     assert set(InquirySync.objects.values_list("status", flat=True)) == {SyncStatus.PENDING}
     assert sync_drain_run(source_id=east.pk) == 2
+
+
+def queued_drain_sources() -> list[int]:
+    """The source named by each drain message waiting in this test run's Celery queue."""
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        key = channel.global_keyprefix + settings.CELERY_TASK_DEFAULT_QUEUE
+        raw = channel.client.lrange(key, 0, -1)
+    sources = []
+    for message in map(json.loads, raw):
+        if message["headers"]["task"] == SYNC_DRAIN:
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            sources.append(int(args[0]))
+    return sources
+
+
+@pytest.mark.django_db
+def test_a_busy_groups_retry_names_the_cards_own_source_so_a_changed_group_still_drains_it(
+    redis_url, business, east, control, org
+):  # type: ignore[no-untyped-def]
+    """A card's drain that finds its group running comes back in a moment, its queued mark left
+    set. If the retry named the group's key (the business), and the business's connection were
+    refused before it ran, the retry would drain the business alone: the location's inquiry,
+    its mark still set, would wait for the sweeper."""
+    upsert(east, "e-0", **person(0))
+    group = drain_group(source=east)
+    assert group.key == business.pk
+    before = queued_drain_sources()
+    with drain_running(group.key, "a-drain-of-the-business"):
+        assert sync_drain_run(source_id=east.pk) == 0
+    retries = list((Counter(queued_drain_sources()) - Counter(before)).elements())
+    assert retries == [east.pk]
+
+    SalesforceConnection.objects.filter(source=business).update(
+        status=ConnectionStatus.NEEDS_RECONNECT
+    )
+    assert drain_group(source=east).key == east.pk  # the group changed meanwhile
+    assert sync_drain_run(source_id=retries[0]) == 1
+    assert InquirySync.objects.get().status == SyncStatus.CREATED
 
 
 @pytest.mark.django_db

@@ -89,10 +89,17 @@ def write_once(
 
 
 def write_with_degrade(
-    client: SalesforceClient, operation: str, plans: Sequence[PlannedWrite]
+    client: SalesforceClient,
+    operation: str,
+    plans: Sequence[PlannedWrite],
+    first: Sequence[WriteResult] | None = None,
 ) -> list[WriteResult]:
-    """`write_once`, and again without the fields Salesforce refused (`degrade`)."""
-    return write_degrading(client, operation, plans, write_once=write_once, group=plan_groups)
+    """`write_once`, and again without the fields Salesforce refused (`degrade`). `first`: the
+    plans' first write was already made, in the batch's one Composite call (`write_together`);
+    only the rounds again are left."""
+    return write_degrading(
+        client, operation, plans, write_once=write_once, group=plan_groups, first=first
+    )
 
 
 def account_error(error: SalesforceError, name: str) -> SalesforceError:

@@ -32,7 +32,7 @@ from integrations.salesforce.sync.claims import (
     mark_pending_create,
     release_claims,
 )
-from integrations.salesforce.sync.degrade import WriteResult, write_degrading
+from integrations.salesforce.sync.degrade import WriteResult
 from integrations.salesforce.sync.duplicates import (
     blocked_error,
     duplicate_detail,
@@ -58,7 +58,6 @@ from integrations.salesforce.sync.scheduling import LOCK_BUSY_RETRY_SECONDS
 from integrations.salesforce.sync.write_calls import (
     create_accounts,
     plan_groups,
-    write_once,
     write_with_degrade,
 )
 from integrations.salesforce.sync.write_together import (
@@ -187,14 +186,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
     together = [p for p in creates if id(p) in first]
     if together:
         created.extend(
-            write_degrading(
-                client,
-                "create",
-                together,
-                write_once=write_once,
-                group=plan_groups,
-                first=[first[id(p)] for p in together],
-            )
+            write_with_degrade(client, "create", together, [first[id(p)] for p in together])
         )
     with_account = [p for p in creates if p.create_account and id(p) not in first]
     alone = [p for p in creates if not p.create_account and id(p) not in first]
@@ -338,14 +330,7 @@ def write_plan(*, client: SalesforceClient, plans: Sequence[PlannedWrite]) -> li
         for group in plan_groups(batch).values():
             sent = [p for p in group if id(p) in first]  # first written in the one call
             written = (
-                write_degrading(
-                    client,
-                    "update",
-                    sent,
-                    write_once=write_once,
-                    group=plan_groups,
-                    first=[first[id(p)] for p in sent],
-                )
+                write_with_degrade(client, "update", sent, [first[id(p)] for p in sent])
                 if sent
                 else []
             )

@@ -207,6 +207,21 @@ class SyncAttempt(models.Model):
         return f"attempt {self.pk} of sync {self.sync_id}: {self.outcome}"
 
 
+class DrainMark(models.Model):
+    """A drain of the source's org was asked for by an intake and has not yet looked for due
+    rows (PostgreSQL only; `sync.intake` sets it, `sync.scheduling.drain_started` clears it).
+
+    An intake that finds a fresh mark sends no wake-up: the drain it waits for will see its
+    row. A plain integer, not a foreign key: the intake's statement already checks the source
+    once, and a mark outliving its source is cleared by the next drain or ignored."""
+
+    source_id = models.BigIntegerField(primary_key=True)
+    marked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"drain of source {self.source_id} asked for at {self.marked_at}"
+
+
 class SalesforcePerson(models.Model):
     """The database constraint behind "one record per person": one row per org and match key.
 

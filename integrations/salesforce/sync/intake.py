@@ -5,8 +5,9 @@ On PostgreSQL the core writes an inquiry and every integration's row about it in
 (`autorespond.hooks.InquiryChangedWrite`): here, the Salesforce integration's `InquirySync`
 request, the same upsert as `scheduling.request_sync` (row created with `requested_version` 1,
 or its version bumped, due now), read from the core's `changed_inquiry` CTE, so it happens only
-when the inquiry was created or changed. On SQLite `request_sync` runs as the handler, inside
-the inquiry's transaction. Registered in `apps.py`.
+when the inquiry was created or changed; and the source's drain mark (`drain_marks`), which
+spares the wake-up when a drain is already on its way. On SQLite `request_sync` runs as the
+handler, inside the inquiry's transaction. Registered in `apps.py`.
 """
 
 from __future__ import annotations
@@ -28,14 +29,18 @@ from autorespond.db import (
 from autorespond.hooks import InquiryChangedWrite
 from autorespond.models import Inquiry
 from integrations.salesforce.models import InquirySync, SyncStatus
+from integrations.salesforce.sync import drain_marks
 from integrations.salesforce.sync.scheduling import (
+    batch_size,
     enqueue_after_commit,
     request_sync,
     request_sync_on_conflict,
     request_sync_values,
 )
 
-RESULT = "salesforce_sync_requested"
+# Short names: the joined statement must stay under 4096 characters (see drain_marks).
+RESULT = "sf_sync"
+_ROW = "sf_row"
 
 
 def inquiry_sync_status(inquiry: Inquiry) -> dict[str, Any] | None:
@@ -73,16 +78,19 @@ def _inquiry_index() -> int:
 
 
 def sync_request_ctes() -> str:
-    """The CTE `RESULT`: the request's upsert for the changed inquiry, returning the sync row
-    it wrote (no row when the inquiry did not change)."""
+    """The CTEs ending with `RESULT`: the request's upsert for the changed inquiry, returning
+    the sync row it wrote (no row when the inquiry did not change), and after its columns
+    whether a drain of the source is already on its way (`drain_marks.intake_ctes`)."""
     table = quote(InquirySync._meta.db_table)
     values = ["%s"] * len(insert_columns(InquirySync))
     values[_inquiry_index()] = f"changed_inquiry.{quote(Inquiry._meta.pk.column)}"
+    mark_ctes, drain_on_its_way = drain_marks.intake_ctes("changed_inquiry")
     return (
         # Only quoted identifiers of the models are formatted in; every value is a parameter.
-        f"{RESULT} AS (INSERT INTO {table} ({', '.join(insert_columns(InquirySync))})"  # noqa: S608
+        f"{_ROW} AS (INSERT INTO {table} ({', '.join(insert_columns(InquirySync))})"  # noqa: S608
         f" SELECT {', '.join(values)} FROM changed_inquiry {request_sync_on_conflict()}"
-        f" RETURNING {returning_columns(InquirySync)})"
+        f" RETURNING {returning_columns(InquirySync)}), {mark_ctes},"
+        f" {RESULT} AS (SELECT {_ROW}.*, {drain_on_its_way} FROM {_ROW})"
     )
 
 
@@ -94,6 +102,7 @@ def sync_request_params() -> list[Any]:
     now = timezone.now()
     for index in times:
         params[index] = now
+    params.append(drain_marks.FRESH_SECONDS)
     return params
 
 
@@ -119,12 +128,16 @@ def _constant_params() -> tuple[tuple[Any, ...], tuple[int, ...]]:
 
 def sync_request_applied(inquiry: Inquiry, row: Sequence[Any] | None, changed: bool) -> None:
     """When the inquiry changed: cache the sync row the statement wrote on it (the API's status
-    then needs no query) and send its drain after commit, as `request_sync` does. An unchanged
+    then needs no query) and send its drain after commit, as `request_sync` does, unless the
+    statement found a drain of its source on its way (`drain_marks`; not with one task per
+    inquiry, `SYNC_BATCH_SIZE=1`, which sends every inquiry's own task). An unchanged
     inquiry's status is read when shown."""
+    drain_on_its_way = False
     if row is not None:
-        sync = from_returned(InquirySync, row)
+        sync = from_returned(InquirySync, row)  # the flag after the row's columns is ignored
         sync.inquiry = inquiry  # also caches the sync on the inquiry (a one-to-one)
-    if changed:
+        drain_on_its_way = bool(row[-1])
+    if changed and not (drain_on_its_way and batch_size() > 1):
         enqueue_after_commit(inquiry)
 
 
@@ -134,7 +147,7 @@ def sync_request_write() -> InquiryChangedWrite:
         ctes=sync_request_ctes,
         params=sync_request_params,
         result=RESULT,
-        columns=len(InquirySync._meta.concrete_fields),
+        columns=len(InquirySync._meta.concrete_fields) + 1,  # and the drain-on-its-way flag
         apply=sync_request_applied,
         handler=on_inquiry_changed,
     )

@@ -40,6 +40,7 @@ from integrations.salesforce.models import (
     SyncStatus,
 )
 from integrations.salesforce.selectors import effective_salesforce_settings
+from integrations.salesforce.sync import drain_marks
 from integrations.salesforce.sync.locks import lock_ttl_seconds, redis_client, redis_key
 from integrations.salesforce.task_queue import SYNC_DRAIN, SYNC_INQUIRY, send_task
 
@@ -166,13 +167,16 @@ def enqueue_drain(
 def drain_started(source_ids: Iterable[int]) -> None:
     """A drain of the org of `source_ids` (the source it was sent for, its org's owner and the
     sources that inherit from it) is about to look for due rows: later requests must send a new
-    message (the rows they commit from now on may be missed by this look). One Redis call.
+    message (the rows they commit from now on may be missed by this look). One Redis call and,
+    on PostgreSQL, one short transaction for the intake's marks (`drain_marks.clear`).
 
     Only a drain that goes on to lease calls this. A drain that finds its org's drains busy
     leaves the marks alone: the retry it sends (`enqueue_drain` with a countdown) is the message
     still waiting for those rows, so requests meanwhile need not send one each."""
+    source_ids = list(dict.fromkeys(source_ids))
+    drain_marks.clear(source_ids)  # the intake's marks in PostgreSQL, first
     client = redis_client()
-    keys = [_queued_key(source_id) for source_id in dict.fromkeys(source_ids)]
+    keys = [_queued_key(source_id) for source_id in source_ids]
     if client is None or not keys:
         return
     try:
@@ -237,6 +241,7 @@ def enqueue_requested(inquiry_id: int, source_id: int, countdown: float | None =
     sends it at once rather than after its grace. Returns whether it went out."""
     sent = enqueue_sync(inquiry_id, countdown) if batch_size() == 1 else enqueue_drain(source_id)
     if not sent:
+        drain_marks.forget(source_id)
         with contextlib.suppress(Exception):
             InquirySync.objects.filter(inquiry_id=inquiry_id).update(enqueued_at=None)
     return sent

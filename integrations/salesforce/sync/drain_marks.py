@@ -10,8 +10,12 @@ Redis round trip once per drain instead of once per inquiry.
 Why no inquiry is left behind: an intake statement takes a shared transaction-level advisory
 lock on its source before it looks at the mark, and keeps it until it commits; a drain clears
 the marks under the exclusive lock of each source (`clear`) before it looks for due rows. So
-either the drain's clear came first (the intake sets a new mark and sends the wake-up as
-before), or the clear waits for the intake's commit and the drain then sees its row. The
+either the drain's clear came first (the intake sets a new mark and wakes a drain as before),
+or the clear waits for the intake's commit and the drain then sees its row. A mark is only
+ever trusted while a drain that will clear it is still to come: the intake that set it sent a
+message, or met the Redis mark of a drain that has not cleared yet, because a drain clears the
+Redis marks before these (`scheduling.drain_started`; the other order left a window, found in
+a try-out, where a new mark vouched for a drain that had already cleared). The
 intake only tries the lock: when a drain holds it or waits for it, the intake sends its wake-up
 the usual way, so an intake never waits on a drain and the two cannot deadlock.
 
@@ -70,23 +74,21 @@ def intake_ctes(changed: str) -> tuple[str, str]:
 
 
 def clear(source_ids: Iterable[int]) -> None:
-    """Before a drain of `source_ids` looks for due rows: clear their marks, once every intake
-    statement that may have seen them has committed (see the module docstring). The locks are
-    taken one by one in key order, so two drains of overlapping groups cannot deadlock. A
-    database error is logged and left: the marks then turn stale within `FRESH_SECONDS`, and
-    the drain's own look will meet the same error and be retried."""
+    """Before a drain of `source_ids` looks for due rows (after their Redis marks, see
+    `scheduling.drain_started`): clear their marks, once every intake statement that may have
+    seen them has committed (see the module docstring). The locks are taken one by one in key
+    order, so two drains of overlapping groups cannot deadlock. Raises the database's errors:
+    a drain that could not clear the marks must not look, since an intake may be relying on
+    one (the drain retries in a few seconds instead)."""
     if vendor() != "postgresql":
         return
     ids = sorted(set(source_ids))
     if not ids:
         return
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for key in sorted({source_id % _KEY_MODULUS for source_id in ids}):
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
-            DrainMark.objects.filter(source_id__in=ids).delete()
-    except DatabaseError:
-        logger.warning("could not clear the drain marks of sources %s", ids, exc_info=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for key in sorted({source_id % _KEY_MODULUS for source_id in ids}):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
+        DrainMark.objects.filter(source_id__in=ids).delete()
 
 
 def forget(source_id: int) -> None:

@@ -458,9 +458,11 @@ def sync_drain_run(*, source_id: int, parallel: bool = False) -> int:
         try:
             until = time.monotonic() + drain_seconds()
             while True:
-                # Every source of the group: intake marks the source of each inquiry.
-                drain_started([source_id, *source_ids])
                 try:
+                    # Every source of the group: intake marks the source of each inquiry. Its
+                    # marks cleared or not at all: a drain that could not clear them must not
+                    # look (an intake may be relying on one), so it retries like a lease.
+                    drain_started([source_id, *source_ids])
                     ids = lease_due_syncs(source_ids=source_ids, limit=batch_size(), token=token)
                 except (OperationalError, InterfaceError):
                     logger.warning("drain of source %s could not lease; retrying soon", source_id)

@@ -168,21 +168,26 @@ def drain_started(source_ids: Iterable[int]) -> None:
     """A drain of the org of `source_ids` (the source it was sent for, its org's owner and the
     sources that inherit from it) is about to look for due rows: later requests must send a new
     message (the rows they commit from now on may be missed by this look). One Redis call and,
-    on PostgreSQL, one short transaction for the intake's marks (`drain_marks.clear`).
+    on PostgreSQL, one short transaction for the intake's marks (`drain_marks.clear`, whose
+    database errors it raises: a drain that could not clear them must not look).
 
     Only a drain that goes on to lease calls this. A drain that finds its org's drains busy
     leaves the marks alone: the retry it sends (`enqueue_drain` with a countdown) is the message
     still waiting for those rows, so requests meanwhile need not send one each."""
     source_ids = list(dict.fromkeys(source_ids))
-    drain_marks.clear(source_ids)  # the intake's marks in PostgreSQL, first
     client = redis_client()
     keys = [_queued_key(source_id) for source_id in source_ids]
-    if client is None or not keys:
-        return
-    try:
-        client.delete(*keys)
-    except Exception:  # Redis down: the keys expire by themselves
-        logger.warning("could not clear the drain-queued marks of sources %s", list(source_ids))
+    if client is not None and keys:
+        try:
+            client.delete(*keys)
+        except Exception:  # Redis down: the keys expire by themselves
+            logger.warning("could not clear the drain-queued marks of sources %s", source_ids)
+    # The intake's marks in PostgreSQL, after the Redis ones. The other way round, an intake
+    # between the two would set a new mark, find this drain's Redis mark still set and send no
+    # message: its mark would vouch for a drain that had already cleared, and the next
+    # inquiries, trusting it, would wait for the sweeper. This way an intake that sets a mark
+    # either sends a message or met the Redis mark of a drain that has yet to clear.
+    drain_marks.clear(source_ids)
 
 
 @contextlib.contextmanager

@@ -73,6 +73,11 @@ def intake_ctes(changed: str) -> tuple[str, str]:
     return ctes, expression
 
 
+def lock_key(source_id: int) -> int:
+    """The second key of `source_id`'s advisory lock, as the intake statement computes it."""
+    return source_id % _KEY_MODULUS
+
+
 def clear(source_ids: Iterable[int]) -> None:
     """Before a drain of `source_ids` looks for due rows (after their Redis marks, see
     `scheduling.drain_started`): clear their marks, once every intake statement that may have
@@ -82,11 +87,11 @@ def clear(source_ids: Iterable[int]) -> None:
     one (the drain retries in a few seconds instead)."""
     if vendor() != "postgresql":
         return
-    ids = sorted(set(source_ids))
+    ids = set(source_ids)
     if not ids:
         return
     with transaction.atomic(), connection.cursor() as cursor:
-        for key in sorted({source_id % _KEY_MODULUS for source_id in ids}):
+        for key in sorted({lock_key(source_id) for source_id in ids}):
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_CLASS, key])
         DrainMark.objects.filter(source_id__in=ids).delete()
 

@@ -92,7 +92,7 @@ def test_a_drain_clears_a_mark_only_once_an_intake_that_saw_it_has_committed(
     wait, the drain could look before the intake's row was committed, and the intake, having
     seen the mark, would have sent no wake-up: its inquiry would wait for the sweeper."""
     send(business.slug, "first")  # sets the mark
-    key = business.pk % 2_147_483_647
+    key = drain_marks.lock_key(business.pk)
     intake_holds, intake_may_commit, cleared = (threading.Event() for _ in range(3))
 
     def intake_in_flight() -> None:
